@@ -1,0 +1,19 @@
+# Copyright (c) VAN-LSKA suite contributors. All rights reserved.
+"""VAN-LKA and VAN-LSKA backbones for mmpretrain, mmdet and mmseg.
+
+Importing this package registers ``VAN_LKA`` and ``VAN_LSKA`` into the
+``MODELS`` registry of each installed codebase (configs reach it with
+``custom_imports=dict(imports=['projects.van_lska'])``) and lets torch's safe
+loader read OpenMMLab training checkpoints.
+"""
+
+from .models import VAN_LKA, VAN_LSKA, VANBackbone
+from .registry import register_backbones
+from .weights.safe_load import allow_openmmlab_checkpoints
+
+__version__ = '0.1.0'
+
+register_backbones()
+allow_openmmlab_checkpoints()
+
+__all__ = ['VAN_LKA', 'VAN_LSKA', 'VANBackbone', '__version__']

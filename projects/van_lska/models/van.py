@@ -1,0 +1,384 @@
+# Copyright (c) VAN-LSKA suite contributors. All rights reserved.
+"""VAN backbones with LKA (``VAN_LKA``) or LSKA (``VAN_LSKA``) attention.
+
+Four stages; stage ``i`` is an overlapping patch embedding (stride 4, then 2),
+``depths[i]`` VAN blocks and a LayerNorm over channels. Input
+``(N, 3, H, W)``; stage ``i`` outputs ``(N, embed_dims[i], H / s, W / s)``
+with ``s`` = 4, 8, 16, 32.
+"""
+
+import functools
+import logging
+from typing import Dict, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.utils.checkpoint as cp
+from mmcv.cnn import build_norm_layer
+from mmengine.logging import print_log
+from mmengine.model import BaseModule
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from ..weights.convert import (
+    GatingSignature,
+    detect_format,
+    gating_signature,
+    split_backbone,
+    to_ours,
+)
+from .attention import GATINGS
+from .blocks import PatchEmbed, VANBlock
+from .kernels import GatingKernels
+
+_MLP_RATIOS = (8, 8, 4, 4)
+_SMALL = (64, 128, 320, 512)
+#: b0-b6 of the VAN paper (identical for LKA and LSKA).
+ARCH_SETTINGS: Dict[str, Dict[str, Tuple[int, ...]]] = {
+    'b0': dict(embed_dims=(32, 64, 160, 256), depths=(3, 3, 5, 2)),
+    'b1': dict(embed_dims=_SMALL, depths=(2, 2, 4, 2)),
+    'b2': dict(embed_dims=_SMALL, depths=(3, 3, 12, 3)),
+    'b3': dict(embed_dims=_SMALL, depths=(3, 5, 27, 3)),
+    'b4': dict(embed_dims=_SMALL, depths=(3, 6, 40, 3)),
+    'b5': dict(embed_dims=(96, 192, 480, 768), depths=(3, 3, 24, 3)),
+    'b6': dict(embed_dims=(96, 192, 384, 768), depths=(6, 6, 90, 6)),
+}
+for _arch in ARCH_SETTINGS.values():
+    _arch['mlp_ratios'] = _MLP_RATIOS
+ARCH_ALIASES = {'tiny': 'b0', 'small': 'b1', 'base': 'b2', 'large': 'b3'}
+_ARCH_KEYS = ('embed_dims', 'depths', 'mlp_ratios')
+
+
+def resolve_arch(arch: Union[str, Dict]) -> Dict[str, Tuple]:
+    """``'b0'``-``'b6'``, an alias or a dict -> embed_dims/depths/mlp_ratios.
+
+    Raises:
+        ValueError: Unknown name or malformed dict.
+    """
+    if isinstance(arch, str):
+        name = ARCH_ALIASES.get(arch.lower(), arch.lower())
+        if name not in ARCH_SETTINGS:
+            raise ValueError(
+                f'arch {arch!r} is unknown; allowed: '
+                f'{", ".join(ARCH_SETTINGS)}, aliases '
+                f'{", ".join(f"{a}={b}" for a, b in ARCH_ALIASES.items())}, '
+                f'or a dict with keys {", ".join(_ARCH_KEYS)}'
+            )
+        return dict(ARCH_SETTINGS[name])
+    if not isinstance(arch, dict) or set(arch) != set(_ARCH_KEYS):
+        raise ValueError(
+            f'a custom arch must be a dict with exactly the keys '
+            f'{", ".join(_ARCH_KEYS)}; got {arch!r}'
+        )
+    settings = {k: tuple(arch[k]) for k in _ARCH_KEYS}
+    lengths = {len(v) for v in settings.values()}
+    if len(lengths) != 1 or 0 in lengths:
+        raise ValueError(
+            'embed_dims, depths and mlp_ratios must be '
+            f'non-empty and of one length; got {arch!r}'
+        )
+    return settings
+
+
+class VANBackbone(BaseModule):
+    """The VAN network with a choice of gating (use the subclasses).
+
+    Args:
+        arch (str | dict): ``'b0'``-``'b6'``, ``'tiny'``/``'small'``/
+            ``'base'``/``'large'`` (= b0-b3), or a dict with ``embed_dims``,
+            ``depths`` and ``mlp_ratios``. Defaults to ``'b0'``.
+        kernel_size (int, optional): Kernel size of the gating; ``None``
+            takes the subclass default (LKA 21, LSKA 23).
+        trivial (bool): The paper's trivial variant: one ``k x k`` depthwise
+            conv (LKA) or one ``1 x k`` + ``k x 1`` pair (LSKA).
+        in_channels (int): Input channels. Defaults to 3.
+        drop_rate (float): Dropout in the MLPs. Defaults to 0.
+        drop_path_rate (float): Stochastic depth, linearly increasing over the
+            blocks from 0 to this value. Defaults to 0.
+        layer_scale_init (float): Initial layer-scale value. Defaults to 1e-2.
+        out_indices (Sequence[int]): Stages whose outputs are returned, in
+            ``0..num_stages-1`` (negatives count from the end).
+            Defaults to ``(0, 1, 2, 3)``.
+        frozen_stages (int): Stages ``0..frozen_stages`` are frozen (eval
+            mode, no grad); -1 freezes nothing. Defaults to -1.
+        norm_eval (bool): Keep BatchNorm layers in eval mode while training.
+        norm_cfg (dict): BatchNorm of the patch embeddings and blocks,
+            ``dict(type='BN')`` or ``dict(type='SyncBN')``.
+        stage_norm_cfg (dict): LayerNorm after each stage. The classification
+            networks use eps 1e-6 (default); the papers' dense-prediction
+            backbones use 1e-5.
+        with_cp (bool): Activation checkpointing per block while training.
+        init_cfg (dict, optional): e.g. ``dict(type='Pretrained',
+            checkpoint=PATH_OR_URL)``; any public VAN/LSKA format loads.
+    """
+
+    attention_type: str = ''
+    default_kernel_size: int = 0
+
+    def __init__(
+        self,
+        arch: Union[str, Dict] = 'b0',
+        kernel_size: Optional[int] = None,
+        trivial: bool = False,
+        in_channels: int = 3,
+        drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+        layer_scale_init: float = 1e-2,
+        out_indices: Sequence[int] = (0, 1, 2, 3),
+        frozen_stages: int = -1,
+        norm_eval: bool = False,
+        norm_cfg: Dict = dict(type='BN'),
+        stage_norm_cfg: Dict = dict(type='LN', eps=1e-6),
+        with_cp: bool = False,
+        init_cfg: Optional[Union[Dict, list]] = None,
+    ) -> None:
+        super().__init__(init_cfg=init_cfg)
+        gating_cls, resolve_kernels = GATINGS[self.attention_type]
+        if kernel_size is None:
+            kernel_size = self.default_kernel_size
+        self.kernels: GatingKernels = resolve_kernels(kernel_size, trivial)
+        settings = resolve_arch(arch)
+        self.embed_dims = settings['embed_dims']
+        self.depths = settings['depths']
+        self.mlp_ratios = settings['mlp_ratios']
+        self.num_stages = len(self.depths)
+        self.out_indices = self._check_out_indices(out_indices)
+        if (
+            isinstance(frozen_stages, bool)
+            or not isinstance(frozen_stages, int)
+            or not -1 <= frozen_stages < self.num_stages
+        ):
+            raise ValueError(
+                f'frozen_stages must be an int in -1..{self.num_stages - 1} '
+                f'(-1 freezes nothing); got {frozen_stages!r}'
+            )
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        self.with_cp = with_cp
+
+        make_gating = functools.partial(gating_cls, kernels=self.kernels)
+        dpr = torch.linspace(0, drop_path_rate, sum(self.depths)).tolist()
+        block_idx = 0
+        for i, (dims, depth) in enumerate(zip(self.embed_dims, self.depths)):
+            self.add_module(
+                f'patch_embed{i + 1}',
+                PatchEmbed(
+                    in_channels if i == 0 else self.embed_dims[i - 1],
+                    dims,
+                    kernel_size=7 if i == 0 else 3,
+                    stride=4 if i == 0 else 2,
+                    norm_cfg=norm_cfg,
+                ),
+            )
+            self.add_module(
+                f'blocks{i + 1}',
+                nn.ModuleList(
+                    VANBlock(
+                        dims,
+                        self.mlp_ratios[i],
+                        make_gating,
+                        drop_path=dpr[block_idx + j],
+                        drop=drop_rate,
+                        layer_scale_init=layer_scale_init,
+                        norm_cfg=norm_cfg,
+                    )
+                    for j in range(depth)
+                ),
+            )
+            self.add_module(
+                f'norm{i + 1}', build_norm_layer(stage_norm_cfg, dims)[1]
+            )
+            block_idx += depth
+        self._init_default_weights()
+        self._freeze_stages()
+
+    def _check_out_indices(self, out_indices) -> Tuple[int, ...]:
+        n = self.num_stages
+        if isinstance(out_indices, int):
+            out_indices = (out_indices,)
+        ok = (
+            isinstance(out_indices, Sequence)
+            and len(out_indices) > 0
+            and all(
+                isinstance(i, int) and not isinstance(i, bool) and -n <= i < n
+                for i in out_indices
+            )
+        )
+        normed = tuple(sorted({i % n for i in out_indices})) if ok else ()
+        if not ok or len(normed) != len(out_indices):
+            raise ValueError(
+                f'out_indices must be distinct stage indices in '
+                f'0..{n - 1} (or -{n}..-1); got {out_indices!r}'
+            )
+        return normed
+
+    @property
+    def gating_signature(self) -> GatingSignature:
+        return GatingSignature(
+            self.attention_type, self.kernels.trivial, self.kernels.kernel_size
+        )
+
+    def _init_default_weights(self) -> None:
+        """VAN init: conv normal(0, sqrt(2 / fan_out)), bias 0; norms 1, 0."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                fan_out = (
+                    m.kernel_size[0]
+                    * m.kernel_size[1]
+                    * m.out_channels
+                    // m.groups
+                )
+                nn.init.normal_(m.weight, 0, (2.0 / fan_out) ** 0.5)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, (nn.LayerNorm, _BatchNorm, nn.GroupNorm)):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def stage(self, i: int) -> Tuple[nn.Module, nn.ModuleList, nn.Module]:
+        """Patch embedding, blocks and norm of stage ``i`` (from 0)."""
+        return (
+            getattr(self, f'patch_embed{i + 1}'),
+            getattr(self, f'blocks{i + 1}'),
+            getattr(self, f'norm{i + 1}'),
+        )
+
+    def _freeze_stages(self) -> None:
+        for i in range(self.frozen_stages + 1):
+            for m in self.stage(i):
+                m.eval()
+                for param in m.parameters():
+                    param.requires_grad = False
+
+    def train(self, mode: bool = True) -> 'VANBackbone':
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, _BatchNorm):
+                    m.eval()
+        return self
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """``(N, C_in, H, W)`` -> one ``(N, C_i, H/s_i, W/s_i)`` per index in
+        ``out_indices``, ``s_i = 4 * 2**i``."""
+        outs = []
+        for i in range(self.num_stages):
+            patch_embed, blocks, norm = self.stage(i)
+            x = patch_embed(x)
+            for block in blocks:
+                if self.with_cp and self.training and torch.is_grad_enabled():
+                    x = cp.checkpoint(block, x, use_reentrant=False)
+                else:
+                    x = block(x)
+            x = norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+            if i in self.out_indices:
+                outs.append(x.contiguous())
+        return tuple(outs)
+
+    def _load_from_state_dict(
+        self,
+        state_dict,
+        prefix,
+        local_metadata,
+        strict,
+        missing_keys,
+        unexpected_keys,
+        error_msgs,
+    ) -> None:
+        """Convert any public VAN/LSKA format in place before loading.
+
+        Raises:
+            ValueError: The checkpoint holds another gating type or kernel
+                size, or tensors of another arch. Nothing is loaded then.
+        """
+        own = {
+            k[len(prefix) :]: state_dict.pop(k)
+            for k in list(state_dict)
+            if k.startswith(prefix)
+        }
+        dropped = []
+        if not prefix:  # loaded on its own: ignore necks and heads
+            own, dropped = split_backbone(own)
+        fmt = detect_format(own)
+        own = to_ours(own)
+        self._check_compatible(own)
+        if dropped:
+            shown = ', '.join(dropped[:6]) + (
+                ', ...' if len(dropped) > 6 else ''
+            )
+            print_log(
+                f'{type(self).__name__}: ignored {len(dropped)} '
+                f'non-backbone keys ({shown})',
+                logger='current',
+                level=logging.INFO,
+            )
+        if fmt != 'ours':
+            print_log(
+                f'{type(self).__name__}: converted a checkpoint in the '
+                f'{fmt} format',
+                logger='current',
+                level=logging.INFO,
+            )
+        state_dict.update((prefix + k, v) for k, v in own.items())
+        super()._load_from_state_dict(
+            state_dict,
+            prefix,
+            local_metadata,
+            strict,
+            missing_keys,
+            unexpected_keys,
+            error_msgs,
+        )
+
+    def _check_compatible(self, state_dict: Dict[str, torch.Tensor]) -> None:
+        found = gating_signature(state_dict)
+        ours = self.gating_signature
+        if found is not None and found != ours:
+            raise ValueError(
+                f'refusing to load a checkpoint with {found} gating into '
+                f'{type(self).__name__} with {ours} gating; build the model '
+                f'with the matching type/kernel_size, or convert nothing '
+                f'and train from scratch'
+            )
+        own = self.state_dict()
+        wrong = [
+            f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}'
+            for k, v in state_dict.items()
+            if k in own and own[k].shape != v.shape
+        ]
+        if wrong:
+            raise ValueError(
+                f'refusing to load a checkpoint of another arch into '
+                f'{type(self).__name__} (embed_dims={self.embed_dims}, '
+                f'depths={self.depths}); {len(wrong)} shapes differ, e.g. '
+                + '; '.join(wrong[:3])
+            )
+
+
+class VAN_LKA(VANBackbone):
+    """VAN with Large Kernel Attention (Guo et al., 2022).
+
+    ``kernel_size`` is one of 7, 14, 21 (default, the official
+    5x5 + 7x7-dilation-3 decomposition) or 28, or any odd size with
+    ``trivial=True``. See :class:`VANBackbone` for the other arguments.
+
+    Example:
+        >>> model = VAN_LKA(arch='b0').eval()
+        >>> [tuple(o.shape) for o in model(torch.rand(1, 3, 224, 224))]
+        [(1, 32, 56, 56), (1, 64, 28, 28), (1, 160, 14, 14), (1, 256, 7, 7)]
+    """
+
+    attention_type = 'LKA'
+    default_kernel_size = 21
+
+
+class VAN_LSKA(VANBackbone):
+    """VAN with Large Separable Kernel Attention (Lau et al., 2024).
+
+    ``kernel_size`` follows the LSKA rule (7, 11, 15, 19, 23, 29, 35, ...;
+    default 23, the separable form of the official LKA), or any odd size with
+    ``trivial=True``. See :class:`VANBackbone` for the other arguments.
+    """
+
+    attention_type = 'LSKA'
+    default_kernel_size = 23

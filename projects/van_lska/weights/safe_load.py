@@ -1,0 +1,44 @@
+# Copyright (c) VAN-LSKA suite contributors. All rights reserved.
+"""Let ``torch.load(weights_only=True)`` read OpenMMLab training checkpoints.
+
+torch >= 2.6 loads with ``weights_only=True``, which refuses every class it
+does not know. mmengine 0.10.7 saves its ``MessageHub`` state (a dict of
+``HistoryBuffer`` objects holding numpy arrays) in each checkpoint and does
+not pass ``weights_only``, so resuming or testing fails. Instead of turning
+safe loading off, allow exactly the plain-data classes such files contain.
+Each one only holds data: none runs code when unpickled.
+"""
+
+import argparse
+from typing import List
+
+import numpy as np
+import torch
+
+
+def _numpy_globals() -> List:
+    allowed = [np.ndarray, np.dtype]
+    try:  # numpy >= 2
+        from numpy._core.multiarray import _reconstruct, scalar
+    except ImportError:  # numpy 1.x
+        from numpy.core.multiarray import _reconstruct, scalar
+    allowed += [_reconstruct, scalar]
+    # The dtype classes (np.dtypes.Float64DType, ...) of numpy >= 1.25.
+    dtypes = getattr(np, 'dtypes', None)
+    if dtypes is not None:
+        allowed += [
+            getattr(dtypes, name)
+            for name in dir(dtypes)
+            if name.endswith('DType')
+        ]
+    return allowed
+
+
+def allow_openmmlab_checkpoints() -> None:
+    """Add mmengine's and numpy's plain-data classes to torch's safe list."""
+    add = getattr(torch.serialization, 'add_safe_globals', None)
+    if add is None:  # torch < 2.4 does not restrict loading
+        return
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    add([HistoryBuffer, argparse.Namespace] + _numpy_globals())
