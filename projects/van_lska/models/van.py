@@ -9,6 +9,7 @@ with ``s`` = 4, 8, 16, 32.
 
 import functools
 import logging
+import os
 from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
@@ -77,6 +78,23 @@ def resolve_arch(arch: Union[str, Dict]) -> Dict[str, Tuple]:
             f'non-empty and of one length; got {arch!r}'
         )
     return settings
+
+
+def missing_pretrained_message(model: str, path: str) -> str:
+    """What to do when a ``Pretrained`` checkpoint file is absent."""
+    return (
+        f'{model}: pretrained checkpoint {path!r} does not exist.\n'
+        '  * VAN-LKA ImageNet weights download by URL (see README, '
+        '"Pretrained weights").\n'
+        '  * The LSKA authors publish their ImageNet weights (k=23 '
+        'tiny/small/base) only in a SharePoint folder linked from their '
+        'repository (StevenLauHKHK/Large-Separable-Kernel-Attention); '
+        'download the file, then convert it with\n'
+        '      python tools/model_converters/van_convert.py SRC.pth '
+        f'{path or "DST.pth"}\n'
+        '  * To train from scratch on purpose, pass\n'
+        '      --cfg-options model.backbone.init_cfg=None'
+    )
 
 
 class VANBackbone(BaseModule):
@@ -233,6 +251,24 @@ class VANBackbone(BaseModule):
             elif isinstance(m, (nn.LayerNorm, _BatchNorm, nn.GroupNorm)):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
+
+    def init_weights(self) -> None:
+        """Load ``init_cfg`` (e.g. ``Pretrained``), failing early and clearly
+        when a local checkpoint file is missing."""
+        cfgs = (
+            self.init_cfg
+            if isinstance(self.init_cfg, list)
+            else [self.init_cfg]
+        )
+        for cfg in cfgs:
+            if not isinstance(cfg, dict) or cfg.get('type') != 'Pretrained':
+                continue
+            path = str(cfg.get('checkpoint', ''))
+            if '://' not in path and not os.path.isfile(path):
+                raise FileNotFoundError(
+                    missing_pretrained_message(type(self).__name__, path)
+                )
+        super().init_weights()
 
     def stage(self, i: int) -> Tuple[nn.Module, nn.ModuleList, nn.Module]:
         """Patch embedding, blocks and norm of stage ``i`` (from 0)."""
