@@ -73,21 +73,16 @@ def _lska_allowed_text() -> str:
     )
 
 
-def _check_int(kernel_size, what: str) -> int:
-    if isinstance(kernel_size, bool) or not isinstance(kernel_size, int):
-        raise ValueError(
-            f'{what} kernel_size must be an int, got {kernel_size!r}'
-        )
-    return kernel_size
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def trivial_kernels(kernel_size: int, what: str) -> GatingKernels:
     """One undecomposed kernel (the paper's LKA-trivial / LSKA-trivial)."""
-    _check_int(kernel_size, what)
-    if kernel_size < 3 or kernel_size % 2 == 0:
+    if not _is_int(kernel_size) or kernel_size < 3 or kernel_size % 2 == 0:
         raise ValueError(
             f'{what}-trivial kernel_size must be an odd int '
-            f'>= 3 (3, 5, 7, ...), got {kernel_size}'
+            f'>= 3 (3, 5, 7, ...), got {kernel_size!r}'
         )
     return GatingKernels(kernel_size, local=kernel_size)
 
@@ -106,15 +101,14 @@ def lka_kernels(kernel_size: int = 21, trivial: bool = False) -> GatingKernels:
     """
     if trivial:
         return trivial_kernels(kernel_size, 'LKA')
-    _check_int(kernel_size, 'LKA')
-    if kernel_size not in LKA_KERNELS:
+    if not _is_int(kernel_size) or kernel_size not in LKA_KERNELS:
         allowed = ', '.join(
             f'{k} (local {loc}x{loc}, dilated {d}x{d} with dilation {r})'
             for k, (loc, d, r) in LKA_KERNELS.items()
         )
         raise ValueError(
             f'LKA kernel_size must be one of {allowed}; '
-            f'got {kernel_size}. Use trivial=True for a single '
+            f'got {kernel_size!r}. Use trivial=True for a single '
             'odd k x k kernel.'
         )
     local, dilated, dilation = LKA_KERNELS[kernel_size]
@@ -141,7 +135,8 @@ def lska_kernels(
     """
     if trivial:
         return trivial_kernels(kernel_size, 'LSKA')
-    _check_int(kernel_size, 'LSKA')
+    if not _is_int(kernel_size):
+        raise ValueError(f'{_lska_allowed_text()}; got {kernel_size!r}')
     dilation = 2 if kernel_size < 23 else 3
     local = 2 * dilation - 1
     span = kernel_size - local
@@ -152,7 +147,7 @@ def lska_kernels(
         or dilated % 2 == 0
         or dilated < 3
     ):
-        raise ValueError(f'{_lska_allowed_text()}; got {kernel_size}')
+        raise ValueError(f'{_lska_allowed_text()}; got {kernel_size!r}')
     return GatingKernels(kernel_size, local, dilated, dilation)
 
 

@@ -6,10 +6,12 @@ does not know. mmengine 0.10.7 saves its ``MessageHub`` state (a dict of
 ``HistoryBuffer`` objects holding numpy arrays) in each checkpoint and does
 not pass ``weights_only``, so resuming or testing fails. Instead of turning
 safe loading off, allow exactly the plain-data classes such files contain.
-Each one only holds data: none runs code when unpickled.
+Each one only holds data: none runs code when unpickled. ``getattr`` is
+replaced by a version that answers only ``HistoryBuffer``'s own lookups.
 """
 
 import argparse
+import pickle
 from typing import List
 
 import numpy as np
@@ -34,6 +36,23 @@ def _numpy_globals() -> List:
     return allowed
 
 
+def _history_buffer_getattr(obj, name: str):
+    """Stands in for ``getattr`` while unpickling, for ``HistoryBuffer`` only.
+
+    A ``HistoryBuffer`` pickles its statistics functions as
+    ``getattr(HistoryBuffer, 'min')``. A general ``getattr`` would let a file
+    reach anything, so only those lookups are answered.
+    """
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'refusing getattr({obj!r}, {name!r}) while loading a checkpoint: '
+        'only HistoryBuffer statistics methods are allowed'
+    )
+
+
 def allow_openmmlab_checkpoints() -> None:
     """Add mmengine's and numpy's plain-data classes to torch's safe list."""
     add = getattr(torch.serialization, 'add_safe_globals', None)
@@ -41,4 +60,7 @@ def allow_openmmlab_checkpoints() -> None:
         return
     from mmengine.logging.history_buffer import HistoryBuffer
 
-    add([HistoryBuffer, argparse.Namespace] + _numpy_globals())
+    add(
+        [HistoryBuffer, argparse.Namespace, *_numpy_globals()]
+        + [(_history_buffer_getattr, 'builtins.getattr')]
+    )
