@@ -45,7 +45,11 @@ def _history_buffer_getattr(obj, name: str):
     """
     from mmengine.logging.history_buffer import HistoryBuffer
 
-    if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+    # The class-level registry is only filled once a HistoryBuffer has been
+    # created, so a fresh process must also accept the four built-in names.
+    allowed = {'min', 'max', 'current', 'mean'}
+    allowed.update(HistoryBuffer._statistics_methods)
+    if obj is HistoryBuffer and name in allowed:
         return getattr(HistoryBuffer, name)
     raise pickle.UnpicklingError(
         f'refusing getattr({obj!r}, {name!r}) while loading a checkpoint: '
