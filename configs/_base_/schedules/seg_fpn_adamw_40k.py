@@ -1,0 +1,35 @@
+# Semantic FPN recipe of the VAN/LSKA papers: 40k iterations at batch 32
+# (8 GPUs x 4), AdamW lr 2e-4, wd 1e-4, poly decay (power 0.9) to 0.
+max_iters = 40000
+interval = 4000
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(
+        type='AdamW', lr=2e-4, betas=(0.9, 0.999), weight_decay=1e-4
+    ),
+    clip_grad=None,
+)
+param_scheduler = [
+    dict(
+        type='PolyLR',
+        power=0.9,
+        eta_min=0.0,
+        begin=0,
+        end=max_iters,
+        by_epoch=False,
+    )
+]
+train_cfg = dict(
+    type='IterBasedTrainLoop', max_iters=max_iters, val_interval=interval
+)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=interval),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    visualization=dict(type='SegVisualizationHook'),
+)
+auto_scale_lr = dict(enable=False, base_batch_size=32)

@@ -1,0 +1,15 @@
+# Semantic FPN with a VAN-LSKA (k=23) b1 backbone, ADE20K 512x512, 40k iterations.
+_base_ = './_base_/fpn_van_ade20k_40k.py'
+# The LSKA authors' ImageNet-1K weights, downloaded by hand and converted
+# with tools/model_converters/van_convert.py (no public URL).
+checkpoint = 'data/pretrained/van_lska_b1_k23.pth'
+model = dict(
+    backbone=dict(
+        type='VAN_LSKA',
+        arch='b1',
+        kernel_size=23,
+        drop_path_rate=0.2,
+        init_cfg=dict(type='Pretrained', checkpoint=checkpoint),
+    ),
+    neck=dict(in_channels=[64, 128, 320, 512]),
+)

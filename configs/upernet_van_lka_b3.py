@@ -1,0 +1,14 @@
+# UperNet with a VAN-LKA b3 backbone, ADE20K 512x512, 160k iterations.
+_base_ = './_base_/upernet_van_ade20k_160k.py'
+# ImageNet-1K weights converted by OpenMMLab (mmpretrain key names).
+checkpoint = 'https://download.openmmlab.com/mmclassification/v0/van/van-large_8xb128_in1k_20220501-f212ba21.pth'  # noqa: E501
+model = dict(
+    backbone=dict(
+        type='VAN_LKA',
+        arch='b3',
+        drop_path_rate=0.3,
+        init_cfg=dict(type='Pretrained', checkpoint=checkpoint),
+    ),
+    decode_head=dict(in_channels=[64, 128, 320, 512]),
+    auxiliary_head=dict(in_channels=320),
+)

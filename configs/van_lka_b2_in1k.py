@@ -1,0 +1,10 @@
+# VAN-LKA b2 on ImageNet-1K from scratch (8 GPUs x 128, 300 epochs).
+_base_ = './_base_/van_in1k.py'
+model = dict(
+    backbone=dict(
+        type='VAN_LKA',
+        arch='b2',
+        drop_path_rate=0.1,
+    ),
+    head=dict(in_channels=512),
+)

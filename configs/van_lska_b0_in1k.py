@@ -1,0 +1,13 @@
+# VAN-LSKA b0 on ImageNet-1K from scratch (8 GPUs x 128, 300 epochs).
+_base_ = './_base_/van_in1k.py'
+model = dict(
+    backbone=dict(
+        type='VAN_LSKA',
+        arch='b0',
+        # 23 as in the papers' downstream models; the authors also trained
+        # 7, 11, 35, 41 and 53: --cfg-options model.backbone.kernel_size=35
+        kernel_size=23,
+        drop_path_rate=0.1,
+    ),
+    head=dict(in_channels=256),
+)
