@@ -1,0 +1,12 @@
+# Sparse R-CNN (100 proposals), 3x (36 epochs) multi-scale 480-800,
+# AdamW lr 2.5e-5, batch 16 (8 GPUs x 2)
+# on COCO with a VAN-LSKA-B2 backbone (k=23), ImageNet-1K init from a local file
+# (the authors' weights have no public URL; see tools/model_converters/van_convert.py).
+_base_ = './sparse_rcnn_van_lka_b2.py'
+
+checkpoint = 'data/pretrained/van_lska_b2_k23.pth'
+model = dict(
+    backbone=dict(
+        type='VAN_LSKA', kernel_size=23, init_cfg=dict(checkpoint=checkpoint)
+    )
+)

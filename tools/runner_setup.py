@@ -1,0 +1,306 @@
+# Copyright (c) VAN-LSKA suite contributors. All rights reserved.
+"""Shared set-up of ``tools/train.py`` and ``tools/test.py``.
+
+One tool set serves mmdet, mmseg and mmpretrain configs: the codebase is the
+config's ``default_scope``. This module
+
+* registers that codebase's modules and picks its runner,
+* makes a machine without a GPU work (gloo instead of NCCL, SyncBN -> BN,
+  DDP on CPU modules),
+* checks dataset folders and local checkpoints before the runner is built,
+  so a missing file gives a short message instead of a traceback.
+"""
+
+import importlib
+import os
+import os.path as osp
+import sys
+from typing import Any, Dict, Iterable, List, Optional, Tuple
+
+import torch
+from mmengine.config import Config
+
+CODEBASES = ('mmdet', 'mmseg', 'mmpretrain')
+_SYNC_BN = ('SyncBN', 'MMSyncBN', 'TorchSyncBN')
+
+
+def codebase_of(cfg: Config) -> str:
+    """``'mmdet'``, ``'mmseg'`` or ``'mmpretrain'`` from ``default_scope``.
+
+    Raises:
+        ValueError: the config names another (or no) scope.
+    """
+    scope = cfg.get('default_scope', None)
+    if scope not in CODEBASES:
+        raise ValueError(
+            f'default_scope must be one of {CODEBASES}, got {scope!r}'
+        )
+    return scope
+
+
+def register_codebase(scope: str) -> None:
+    """Register every module of ``scope`` and make it the default scope."""
+    utils = importlib.import_module(f'{scope}.utils')
+    utils.register_all_modules(init_default_scope=False)
+    from mmengine.registry import init_default_scope
+
+    init_default_scope(scope)
+
+
+def build_runner(cfg: Config):
+    """``cfg.runner_type`` from the codebase's ``RUNNERS``, else mmengine's
+    ``Runner``."""
+    from mmengine.runner import Runner
+
+    if 'runner_type' not in cfg:
+        return Runner.from_cfg(cfg)
+    runners = importlib.import_module(f'{codebase_of(cfg)}.registry').RUNNERS
+    return runners.build(cfg)
+
+
+def is_main_process() -> bool:
+    """Rank 0 (from the launcher's environment; before any process group)."""
+    for key in ('RANK', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK'):
+        if key in os.environ:
+            return int(os.environ[key]) == 0
+    return True
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print ``message`` on rank 0 (to stderr) and exit every process."""
+    if is_main_process():
+        print(message, file=sys.stderr, flush=True)
+    sys.exit(code)
+
+
+# --------------------------------------------------------------------------
+# Machines without a GPU
+# --------------------------------------------------------------------------
+def _revert_sync_bn(obj: Any) -> int:
+    """Replace SyncBN norm types by ``BN`` in nested config dicts."""
+    count = 0
+    if isinstance(obj, dict):
+        if obj.get('type') in _SYNC_BN:
+            obj['type'] = 'BN'
+            count += 1
+        for value in obj.values():
+            count += _revert_sync_bn(value)
+    elif isinstance(obj, (list, tuple)):
+        for value in obj:
+            count += _revert_sync_bn(value)
+    return count
+
+
+def _set_dist_env_from(launcher: str) -> None:
+    """``RANK``/``WORLD_SIZE``/``LOCAL_RANK``/``MASTER_*`` for slurm and mpi
+    (the pytorch launcher sets them itself)."""
+    if launcher == 'slurm':
+        import subprocess
+
+        node_list = os.environ['SLURM_NODELIST']
+        addr = subprocess.getoutput(
+            f'scontrol show hostname {node_list} | head -n1'
+        )
+        os.environ.setdefault('MASTER_ADDR', addr)
+        os.environ.setdefault('MASTER_PORT', '29500')
+        os.environ['RANK'] = os.environ['SLURM_PROCID']
+        os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
+        os.environ['LOCAL_RANK'] = os.environ['SLURM_LOCALID']
+    elif launcher == 'mpi':
+        os.environ.setdefault('MASTER_ADDR', '127.0.0.1')
+        os.environ.setdefault('MASTER_PORT', '29500')
+        os.environ['RANK'] = os.environ['OMPI_COMM_WORLD_RANK']
+        os.environ['WORLD_SIZE'] = os.environ['OMPI_COMM_WORLD_SIZE']
+        os.environ['LOCAL_RANK'] = os.environ['OMPI_COMM_WORLD_LOCAL_RANK']
+
+
+def adapt_to_cpu(cfg: Config) -> bool:
+    """Make ``cfg`` run without CUDA; no-op when a GPU is present.
+
+    SyncBN becomes BN (model and any other config dict); distributed runs
+    use gloo, start their process group here (mmengine's ``init_dist``
+    calls ``torch.cuda.set_device``) and wrap the model in DDP without
+    ``device_ids`` (CPU modules).
+
+    Returns:
+        bool: whether the config was changed for CPU.
+    """
+    if torch.cuda.is_available():
+        return False
+    for key in list(cfg.keys()):
+        _revert_sync_bn(cfg[key])
+    cfg.pop('sync_bn', None)
+    env_cfg = cfg.setdefault('env_cfg', {})
+    env_cfg.setdefault('dist_cfg', {})
+    env_cfg['dist_cfg']['backend'] = 'gloo'
+    if cfg.get('launcher', 'none') == 'none':
+        return True
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        _set_dist_env_from(cfg.launcher)
+        kwargs = {
+            k: v for k, v in env_cfg['dist_cfg'].items() if k != 'backend'
+        }
+        if isinstance(kwargs.get('timeout'), (int, float)):
+            from datetime import timedelta
+
+            kwargs['timeout'] = timedelta(seconds=kwargs['timeout'])
+        dist.init_process_group(backend='gloo', **kwargs)
+    wrapper = dict(cfg.get('model_wrapper_cfg') or {})
+    wrapper.setdefault('type', 'MMDistributedDataParallel')
+    wrapper.setdefault('broadcast_buffers', False)
+    wrapper.setdefault(
+        'find_unused_parameters', cfg.get('find_unused_parameters', False)
+    )
+    wrapper['device_ids'] = None  # CPU module
+    cfg.model_wrapper_cfg = wrapper
+    return True
+
+
+# --------------------------------------------------------------------------
+# Missing files
+# --------------------------------------------------------------------------
+def _is_remote(path: str) -> bool:
+    return '://' in path
+
+
+def _datasets(dataset_cfg: Any) -> Iterable[Dict]:
+    """The leaf dataset configs inside wrappers (Concat/Repeat/...)."""
+    if not isinstance(dataset_cfg, dict):
+        return
+    if 'datasets' in dataset_cfg:
+        for sub in dataset_cfg['datasets']:
+            yield from _datasets(sub)
+    elif isinstance(dataset_cfg.get('dataset'), dict):
+        yield from _datasets(dataset_cfg['dataset'])
+    else:
+        yield dataset_cfg
+
+
+def dataset_paths(dataset_cfg: Dict) -> List[Tuple[str, str]]:
+    """``(path, kind)`` pairs a dataset config needs; kind is ``'file'`` or
+    ``'dir'``."""
+    root = dataset_cfg.get('data_root') or ''
+    if not isinstance(root, str) or _is_remote(root):
+        return []
+    needed = []
+    ann = dataset_cfg.get('ann_file') or ''
+    if isinstance(ann, str) and ann and not _is_remote(ann):
+        needed.append((osp.join(root, ann), 'file'))
+    prefix = dataset_cfg.get('data_prefix')
+    prefixes = prefix.values() if isinstance(prefix, dict) else [prefix]
+    dirs = [p for p in prefixes if isinstance(p, str) and p]
+    if not dirs and isinstance(dataset_cfg.get('split'), str):
+        dirs = [dataset_cfg['split']]  # mmpretrain ImageNet(split=...)
+    needed += [(osp.join(root, d), 'dir') for d in dirs]
+    if not needed and root:
+        needed.append((root, 'dir'))
+    return needed
+
+
+def _layout_tree(paths: List[Tuple[str, str]]) -> str:
+    """An ASCII tree of the expected files and folders."""
+    tree: Dict = {}
+    for path, kind in paths:
+        parts = [p for p in osp.normpath(path).split(os.sep) if p]
+        node = tree
+        for part in parts:
+            node = node.setdefault(part, {})
+        if kind == 'dir':
+            node.setdefault('...', {})
+    lines: List[str] = []
+
+    def walk(node: Dict, indent: str) -> None:
+        items = sorted(node.items(), key=lambda kv: kv[0] == '...')
+        for i, (name, child) in enumerate(items):
+            last = i == len(items) - 1
+            is_dir = bool(child)
+            lines.append(
+                f'{indent}{"└── " if last else "├── "}{name}'
+                f'{"/" if is_dir else ""}'
+            )
+            walk(child, indent + ('    ' if last else '│   '))
+
+    walk(tree, '  ')
+    return '\n'.join(lines)
+
+
+def check_data(cfg: Config, phases: Iterable[str]) -> None:
+    """Exit with the expected folder layout when dataset files are missing.
+
+    Args:
+        cfg: the config (after ``--cfg-options``).
+        phases: e.g. ``('train', 'val')``: checks ``{phase}_dataloader``
+            and the ``ann_file`` of ``{phase}_evaluator``.
+    """
+    expected: List[Tuple[str, str]] = []
+    for phase in phases:
+        loader_cfg = cfg.get(f'{phase}_dataloader')
+        if not loader_cfg:
+            continue
+        for ds in _datasets(loader_cfg.get('dataset')):
+            expected += dataset_paths(ds)
+        evaluators = cfg.get(f'{phase}_evaluator') or []
+        if isinstance(evaluators, dict):
+            evaluators = [evaluators]
+        for ev in evaluators:
+            ann = ev.get('ann_file') if isinstance(ev, dict) else None
+            if isinstance(ann, str) and ann and not _is_remote(ann):
+                expected.append((ann, 'file'))
+    expected = list(dict.fromkeys(expected))
+    missing = [
+        p
+        for p, kind in expected
+        if not (osp.isfile(p) if kind == 'file' else osp.isdir(p))
+    ]
+    if not missing:
+        return
+    fail(
+        'Dataset not found. Missing:\n'
+        + '\n'.join(f'  {p}' for p in missing)
+        + f'\n(relative paths are from {os.getcwd()})\n'
+        'Expected layout:\n'
+        + _layout_tree(expected)
+        + '\nDownload/prepare the dataset into that layout (a symlink to '
+        'an existing copy is fine), or point the config elsewhere, e.g.\n'
+        '  --cfg-options train_dataloader.dataset.data_root=PATH '
+        'val_dataloader.dataset.data_root=PATH ...'
+    )
+
+
+def _pretrained_checkpoints(obj: Any) -> Iterable[str]:
+    """Local ``Pretrained`` checkpoint paths in a model config."""
+    if isinstance(obj, dict):
+        if obj.get('type') == 'Pretrained':
+            path = obj.get('checkpoint')
+            if isinstance(path, str) and not _is_remote(path):
+                yield path
+        for value in obj.values():
+            yield from _pretrained_checkpoints(value)
+    elif isinstance(obj, (list, tuple)):
+        for value in obj:
+            yield from _pretrained_checkpoints(value)
+
+
+def check_pretrained(cfg: Config) -> None:
+    """Exit with instructions when a local ``Pretrained`` file is absent."""
+    for path in _pretrained_checkpoints(cfg.get('model')):
+        if osp.isfile(path):
+            continue
+        try:
+            from projects.van_lska.models.van import missing_pretrained_message
+
+            message = missing_pretrained_message('model', path)
+        except ImportError:
+            message = (
+                f'pretrained checkpoint {path!r} does not exist; to train '
+                'from scratch pass --cfg-options model.backbone.init_cfg=None'
+            )
+        fail(message)
+
+
+def check_checkpoint(path: Optional[str]) -> None:
+    """Exit when a local checkpoint given on the command line is absent."""
+    if path and not _is_remote(path) and not osp.isfile(path):
+        fail(f'checkpoint {path!r} does not exist')
