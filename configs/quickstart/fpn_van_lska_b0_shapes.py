@@ -1,0 +1,118 @@
+# Quick start: VAN-LSKA-B0 Semantic FPN trained from scratch on the synthetic
+# shapes dataset (tools/misc/make_synthetic_data.py), small enough for a CPU.
+# Data: data/shapes/ade/{images,annotations}/{training,validation}.
+# Labels: 0 = background, 1-4 = circle, triangle, square, star (kept as is:
+# reduce_zero_label=False, background is a class of its own).
+_base_ = ['../fpn_van_lska_b0.py']
+
+data_root = 'data/shapes/ade'
+metainfo = dict(
+    classes=('background', 'circle', 'triangle', 'square', 'star'),
+    palette=[
+        (0, 0, 0),
+        (230, 25, 75),
+        (60, 180, 75),
+        (0, 130, 200),
+        (255, 225, 25),
+    ],
+)
+crop_size = (128, 128)  # (h, w) of the generated images
+max_iters = 1000
+val_interval = max_iters
+norm_cfg = dict(type='BN', requires_grad=True)
+
+model = dict(
+    data_preprocessor=dict(size=crop_size),
+    # No ImageNet weights (no download): train from scratch with plain BN.
+    backbone=dict(init_cfg=None, drop_path_rate=0.0, norm_cfg=norm_cfg),
+    neck=dict(out_channels=128),
+    decode_head=dict(
+        in_channels=[128, 128, 128, 128],
+        channels=128,
+        num_classes=len(metainfo['classes']),
+        norm_cfg=norm_cfg,
+    ),
+)
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', reduce_zero_label=False),
+    dict(
+        type='RandomResize',
+        scale=crop_size,
+        ratio_range=(0.75, 1.5),
+        keep_ratio=True,
+    ),
+    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.9),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackSegInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=crop_size, keep_ratio=True),
+    dict(type='LoadAnnotations', reduce_zero_label=False),
+    dict(type='PackSegInputs'),
+]
+train_dataloader = dict(
+    batch_size=8,
+    num_workers=1,
+    persistent_workers=True,
+    dataset=dict(
+        _delete_=True,
+        type='BaseSegDataset',
+        data_root=data_root,
+        metainfo=metainfo,
+        img_suffix='.jpg',
+        seg_map_suffix='.png',
+        reduce_zero_label=False,
+        data_prefix=dict(
+            img_path='images/training', seg_map_path='annotations/training'
+        ),
+        pipeline=train_pipeline,
+    ),
+)
+val_dataloader = dict(
+    batch_size=4,
+    num_workers=1,
+    persistent_workers=True,
+    dataset=dict(
+        _delete_=True,
+        type='BaseSegDataset',
+        data_root=data_root,
+        metainfo=metainfo,
+        img_suffix='.jpg',
+        seg_map_suffix='.png',
+        reduce_zero_label=False,
+        data_prefix=dict(
+            img_path='images/validation',
+            seg_map_path='annotations/validation',
+        ),
+        pipeline=test_pipeline,
+    ),
+)
+test_dataloader = val_dataloader
+
+# Iteration-based CPU schedule: AdamW with a higher lr than the pretrained
+# recipe (training from scratch), linear warmup, then poly decay.
+train_cfg = dict(max_iters=max_iters, val_interval=val_interval)
+optim_wrapper = dict(
+    optimizer=dict(lr=1e-3, weight_decay=1e-4),
+    clip_grad=dict(_delete_=True, max_norm=10.0, norm_type=2),
+)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
+    dict(
+        type='PolyLR',
+        power=0.9,
+        eta_min=1e-6,
+        by_epoch=False,
+        begin=100,
+        end=max_iters,
+    ),
+]
+auto_scale_lr = dict(enable=False, base_batch_size=8)
+env_cfg = dict(cudnn_benchmark=False)
+default_hooks = dict(
+    logger=dict(interval=20),
+    checkpoint=dict(interval=max_iters, max_keep_ckpts=1),
+)

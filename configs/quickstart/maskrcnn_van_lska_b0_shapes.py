@@ -1,0 +1,166 @@
+# Quick start: VAN-LSKA-B0 Mask R-CNN trained from scratch on the synthetic
+# shapes dataset (tools/misc/make_synthetic_data.py), small enough for a CPU.
+# Data: data/shapes/coco/{train,val}/*.jpg + annotations/instances_*.json.
+_base_ = ['../maskrcnn_van_lska_b0.py']
+
+data_root = 'data/shapes/coco/'
+classes = ('circle', 'triangle', 'square', 'star')
+metainfo = dict(
+    classes=classes,
+    palette=[(230, 25, 75), (60, 180, 75), (0, 130, 200), (255, 225, 25)],
+)
+img_scale = (128, 128)  # (w, h) of the generated images
+max_iters = 600
+val_interval = max_iters
+
+# A lighter head than the COCO recipe (128-channel FPN, 512-d box FCs,
+# 128-channel mask convs, fewer RoIs) keeps a CPU step near one second.
+neck_channels = 128
+model = dict(
+    # No ImageNet weights (no download): train from scratch with plain BN.
+    backbone=dict(
+        init_cfg=None,
+        drop_path_rate=0.0,
+        norm_cfg=dict(type='BN', requires_grad=True),
+    ),
+    neck=dict(out_channels=neck_channels),
+    # Objects are 16-60 px: smaller anchors (16-256 px over P2-P6).
+    rpn_head=dict(
+        in_channels=neck_channels,
+        feat_channels=neck_channels,
+        anchor_generator=dict(scales=[4]),
+    ),
+    roi_head=dict(
+        bbox_roi_extractor=dict(
+            out_channels=neck_channels, roi_layer=dict(sampling_ratio=2)
+        ),
+        bbox_head=dict(
+            in_channels=neck_channels,
+            fc_out_channels=512,
+            num_classes=len(classes),
+        ),
+        mask_roi_extractor=dict(
+            out_channels=neck_channels, roi_layer=dict(sampling_ratio=2)
+        ),
+        mask_head=dict(
+            in_channels=neck_channels,
+            conv_out_channels=neck_channels,
+            num_classes=len(classes),
+        ),
+    ),
+    # Fewer proposals and RoI samples: at most 6 objects per image.
+    train_cfg=dict(
+        rpn_proposal=dict(nms_pre=500, max_per_img=200),
+        rcnn=dict(sampler=dict(num=64)),
+    ),
+    test_cfg=dict(
+        rpn=dict(nms_pre=300, max_per_img=100),
+        rcnn=dict(max_per_img=20),
+    ),
+)
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='Resize', scale=img_scale, keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=img_scale, keep_ratio=True),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(
+        type='PackDetInputs',
+        meta_keys=(
+            'img_id',
+            'img_path',
+            'ori_shape',
+            'img_shape',
+            'scale_factor',
+        ),
+    ),
+]
+train_dataloader = dict(
+    batch_size=8,
+    num_workers=1,
+    persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    batch_sampler=None,
+    dataset=dict(
+        _delete_=True,
+        type='CocoDataset',
+        data_root=data_root,
+        metainfo=metainfo,
+        ann_file='annotations/instances_train.json',
+        data_prefix=dict(img='train/'),
+        filter_cfg=dict(filter_empty_gt=True, min_size=4),
+        pipeline=train_pipeline,
+    ),
+)
+val_dataloader = dict(
+    batch_size=4,
+    num_workers=1,
+    persistent_workers=True,
+    drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        _delete_=True,
+        type='CocoDataset',
+        data_root=data_root,
+        metainfo=metainfo,
+        ann_file='annotations/instances_val.json',
+        data_prefix=dict(img='val/'),
+        test_mode=True,
+        pipeline=test_pipeline,
+    ),
+)
+test_dataloader = val_dataloader
+val_evaluator = dict(
+    _delete_=True,
+    type='CocoMetric',
+    ann_file=data_root + 'annotations/instances_val.json',
+    metric=['bbox', 'segm'],
+    format_only=False,
+)
+test_evaluator = val_evaluator
+
+# Iteration-based CPU schedule: AdamW with a higher lr than the pretrained
+# recipe (training from scratch), linear warmup, cosine decay.
+train_cfg = dict(
+    _delete_=True,
+    type='IterBasedTrainLoop',
+    max_iters=max_iters,
+    val_interval=val_interval,
+)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+optim_wrapper = dict(
+    _delete_=True,
+    type='OptimWrapper',
+    optimizer=dict(
+        type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.05
+    ),
+    clip_grad=dict(max_norm=10.0, norm_type=2),
+)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=200),
+    dict(
+        type='CosineAnnealingLR',
+        eta_min_ratio=0.01,
+        by_epoch=False,
+        begin=200,
+        end=max_iters,
+    ),
+]
+auto_scale_lr = dict(enable=False, base_batch_size=8)
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=20),
+    checkpoint=dict(
+        type='CheckpointHook',
+        by_epoch=False,
+        interval=max_iters,
+        max_keep_ckpts=1,
+    ),
+)
+log_processor = dict(by_epoch=False, window_size=20)
