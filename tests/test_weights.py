@@ -215,7 +215,10 @@ def test_other_arch_is_refused(tmp_path):
 
 def test_refused_inside_a_detector(tmp_path):
     from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
     from mmengine.runner import load_checkpoint
+
+    register_all_modules()
 
     def retinanet(backbone_type):
         return MODELS.build(
