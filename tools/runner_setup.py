@@ -304,3 +304,49 @@ def check_checkpoint(path: Optional[str]) -> None:
     """Exit when a local checkpoint given on the command line is absent."""
     if path and not _is_remote(path) and not osp.isfile(path):
         fail(f'checkpoint {path!r} does not exist')
+
+
+# --------------------------------------------------------------------------
+# What tools/train.py and tools/test.py share
+# --------------------------------------------------------------------------
+def add_common_args(parser) -> None:
+    """``--cfg-options``, ``--launcher`` and ``--local_rank`` (mmdet's)."""
+    from mmengine.config import DictAction
+
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override some settings in the used config, the key-value pair '
+        'in xxx=yyy format will be merged into config file. If the value to '
+        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
+        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
+        'Note that the quotation marks are necessary and that no white space '
+        'is allowed.',
+    )
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher',
+    )
+    # torch.distributed.launch passes `--local-rank` (torch >= 2.0).
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_common(parser, argv=None):
+    """Parse ``argv`` and export ``LOCAL_RANK`` as the launchers expect."""
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def prepare_runtime(cfg: Config, scope: str) -> None:
+    """Register ``scope``'s modules and adapt ``cfg`` to this machine."""
+    register_codebase(scope)
+    if scope == 'mmdet':
+        from mmdet.utils import setup_cache_size_limit_of_dynamo
+
+        setup_cache_size_limit_of_dynamo()
+    adapt_to_cpu(cfg)

@@ -12,7 +12,6 @@ Examples::
 """
 
 import argparse
-import os
 import os.path as osp
 import sys
 
@@ -21,16 +20,17 @@ _REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if _REPO not in sys.path:
     sys.path.insert(1, _REPO)
 
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import Config  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
 from runner_setup import (  # noqa: E402
-    adapt_to_cpu,
+    add_common_args,
     build_runner,
     check_checkpoint,
     check_data,
     check_pretrained,
     codebase_of,
-    register_codebase,
+    parse_common,
+    prepare_runtime,
 )
 
 
@@ -60,29 +60,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         'specify, try to auto resume from the latest checkpoint '
         'in the work directory.',
     )
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file. If the value to '
-        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
-        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
-        'Note that the quotation marks are necessary and that no white space '
-        'is allowed.',
-    )
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher',
-    )
-    # torch.distributed.launch passes `--local-rank` (torch >= 2.0).
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_common_args(parser)
+    return parse_common(parser, argv)
 
 
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
@@ -137,12 +116,7 @@ def main(argv=None) -> None:
     check_pretrained(cfg)
     check_checkpoint(cfg.get('load_from'))
 
-    register_codebase(scope)
-    if scope == 'mmdet':
-        from mmdet.utils import setup_cache_size_limit_of_dynamo
-
-        setup_cache_size_limit_of_dynamo()
-    adapt_to_cpu(cfg)
+    prepare_runtime(cfg, scope)
 
     runner = build_runner(cfg)
     runner.train()
