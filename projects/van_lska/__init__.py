@@ -9,11 +9,13 @@ loader read OpenMMLab training checkpoints.
 
 from .models import VAN_LKA, VAN_LSKA, VANBackbone
 from .registry import register_backbones
+from .weights.download import register_download_scheme
 from .weights.safe_load import allow_openmmlab_checkpoints
 
 __version__ = '0.1.0'
 
 register_backbones()
 allow_openmmlab_checkpoints()
+register_download_scheme()
 
 __all__ = ['VAN_LKA', 'VAN_LSKA', 'VANBackbone', '__version__']
