@@ -4,6 +4,7 @@
 bbox/segm mAP, ``mim test mmdet`` and the missing-dataset message."""
 
 import os
+import pickle
 import re
 import socket
 import subprocess
@@ -184,3 +185,43 @@ def test_missing_dataset_prints_layout(tmp_path):
     assert 'train2017/' in proc.stderr and 'Expected layout' in proc.stderr
     assert 'Traceback' not in proc.output
     assert not any(tmp_path.iterdir())  # nothing written
+
+
+def _test_tool(trained, name: str, *extra) -> List[dict]:
+    """``tools/test.py`` (one process) on the trained checkpoint; returns
+    the predictions it dumped with ``--out``."""
+    out_file = trained.root / f'{name}.pkl'
+    proc = _run(
+        [sys.executable, TOOLS / 'test.py', CONFIG]
+        + [trained.work / 'epoch_2.pth', *extra]
+        + ['--work-dir', trained.root / name, '--out', out_file]
+        + ['--cfg-options', *_options(trained.data)],
+        cwd=trained.root,
+    )
+    assert proc.returncode == 0, proc.output[-3000:]
+    proc.preds = pickle.loads(out_file.read_bytes())
+    return proc
+
+
+def test_test_tool_deploy_gives_the_same_predictions(trained):
+    """``tools/test.py --deploy``: the folded backbone inside Mask R-CNN
+    gives the normal path's boxes, scores and labels."""
+    normal = _test_tool(trained, 'normal')
+    fast = _test_tool(trained, 'deploy', '--deploy')
+    assert 'switched 1 VAN backbone(s) to deploy mode: backbone' in (
+        fast.output
+    )
+    assert 'deploy mode' not in normal.output
+    assert len(fast.preds) == len(normal.preds) > 0
+    compared = 0
+    for a, b in zip(normal.preds, fast.preds):
+        pa, pb = a['pred_instances'], b['pred_instances']
+        assert torch.equal(pa['labels'], pb['labels'])
+        torch.testing.assert_close(
+            pa['scores'], pb['scores'], atol=1e-4, rtol=0
+        )
+        torch.testing.assert_close(
+            pa['bboxes'], pb['bboxes'], atol=1e-2, rtol=0
+        )
+        compared += len(pa['labels'])
+    assert compared > 0

@@ -7,6 +7,7 @@ Importing this package registers ``VAN_LKA`` and ``VAN_LSKA`` into the
 loader read OpenMMLab training checkpoints.
 """
 
+from .engine import VANDeployHook  # noqa: F401 (registers the hook)
 from .models import VAN_LKA, VAN_LSKA, VANBackbone
 from .registry import register_backbones
 from .weights.download import register_download_scheme

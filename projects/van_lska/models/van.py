@@ -285,7 +285,31 @@ class VANBackbone(BaseModule):
                 for param in m.parameters():
                     param.requires_grad = False
 
+    #: True once :meth:`switch_to_deploy` has folded the model.
+    deployed: bool = False
+
+    def switch_to_deploy(
+        self, channels_last: Optional[bool] = None
+    ) -> 'VANBackbone':
+        """Fold BatchNorms, layer scales and shortcuts into the convs for
+        fast inference, in place (after loading weights; idempotent).
+
+        Args:
+            channels_last (bool, optional): Run in ``channels_last``;
+                ``None``: yes for LSKA on CPU. See
+                :mod:`~projects.van_lska.models.deploy`.
+        """
+        from .deploy import switch_to_deploy
+
+        return switch_to_deploy(self, channels_last)
+
     def train(self, mode: bool = True) -> 'VANBackbone':
+        if mode and self.deployed:
+            raise RuntimeError(
+                f'{type(self).__name__} was switched to deploy mode '
+                '(BatchNorm and layer scales folded, stochastic depth '
+                'removed) and cannot be trained; build a fresh model'
+            )
         super().train(mode)
         self._freeze_stages()
         if mode and self.norm_eval:
@@ -301,12 +325,21 @@ class VANBackbone(BaseModule):
         for i in range(self.num_stages):
             patch_embed, blocks, norm = self.stage(i)
             x = patch_embed(x)
+            # keep the stage's memory format (the LN below would otherwise
+            # hand an NHWC-strided tensor to the next stage)
+            layout = (
+                torch.channels_last
+                if x.is_contiguous(memory_format=torch.channels_last)
+                and not x.is_contiguous()
+                else torch.contiguous_format
+            )
             for block in blocks:
                 if self.with_cp and self.training and torch.is_grad_enabled():
                     x = cp.checkpoint(block, x, use_reentrant=False)
                 else:
                     x = block(x)
             x = norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+            x = x.contiguous(memory_format=layout)
             if i in self.out_indices:
                 outs.append(x.contiguous())
         return tuple(outs)
