@@ -240,3 +240,41 @@ def test_benchmark_sweep_compares_kernel_sizes(tmp_path, capsys):
     assert all(row['throughput'] > 0 for row in rows.values())
     text = capsys.readouterr().out
     assert '| b0 64x64 bs1 infer | LSKA-53 fast |' in text
+
+
+@pytest.mark.parametrize(
+    'config',
+    ['fpn_van_lska_b0.py', 'upernet_van_lka_b0.py', 'van_lska_b0_in1k.py'],
+)
+def test_deploy_inside_segmentors_and_classifiers(config):
+    """The hook's switch inside real mmseg/mmpretrain models from our
+    configs: same tensor outputs to 1e-4."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    cfg = Config.fromfile(str(ROOT / 'configs' / config))
+    scope = cfg.default_scope
+    init_default_scope(scope)
+    model_cfg = cfg.model
+    model_cfg.backbone.init_cfg = None
+    model_cfg.backbone.norm_cfg = dict(type='BN', requires_grad=True)
+    for head in ('decode_head', 'auxiliary_head'):
+        if head in model_cfg:
+            model_cfg[head].norm_cfg = dict(type='BN', requires_grad=True)
+    registry = {
+        'mmseg': 'mmseg.registry',
+        'mmpretrain': 'mmpretrain.registry',
+    }[scope]
+    models = importlib.import_module(registry).MODELS
+    torch.manual_seed(0)
+    model = models.build(model_cfg)
+    randomize(model.backbone)
+    model.eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        ref = model(x, mode='tensor')
+        assert switch_model_to_deploy(model) == ['backbone']
+        out = model(x, mode='tensor')
+    ref = ref if isinstance(ref, (tuple, list)) else [ref]
+    out = out if isinstance(out, (tuple, list)) else [out]
+    assert max_diff(out, ref) < 1e-4
