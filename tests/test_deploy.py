@@ -2,6 +2,7 @@
 """The deploy (fast inference) path gives the normal path's outputs."""
 
 import copy
+import functools
 import importlib.util
 import json
 from pathlib import Path
@@ -22,15 +23,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def randomize(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Non-trivial BatchNorm statistics/affines and layer scales."""
-    gen = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            n = m.num_features
-            m.running_mean.copy_(torch.rand(n, generator=gen) - 0.5)
-            m.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
-            m.weight.data.copy_(torch.rand(n, generator=gen) + 0.5)
-            m.bias.data.copy_(torch.rand(n, generator=gen) - 0.5)
+    """Non-trivial BatchNorm statistics/affines (the benchmark's) and
+    layer scales."""
+    _load_benchmark().randomize_norms(model, seed)
+    gen = torch.Generator().manual_seed(seed + 1)
     for name, p in model.named_parameters():
         if 'layer_scale' in name:
             p.data.copy_(torch.rand(p.shape, generator=gen) * 0.4 - 0.2)
@@ -175,6 +171,7 @@ def test_hook_is_found_by_downstream_registries():
         assert hook.channels_last is False
 
 
+@functools.cache
 def _load_benchmark():
     path = ROOT / 'tools' / 'analysis_tools' / 'benchmark_backbone.py'
     spec = importlib.util.spec_from_file_location('benchmark_backbone', path)

@@ -175,6 +175,19 @@ def onednn_fusable(x: torch.Tensor) -> bool:
     )
 
 
+def _geometry(conv: nn.Conv2d, weight: Optional[torch.Tensor]) -> tuple:
+    """``(weight, bias, padding, stride, dilation, groups)`` as oneDNN's
+    fused conv ops take them."""
+    return (
+        conv.weight if weight is None else weight,
+        conv.bias,
+        list(conv.padding),
+        list(conv.stride),
+        list(conv.dilation),
+        conv.groups,
+    )
+
+
 def conv_unary(
     x: torch.Tensor,
     conv: nn.Conv2d,
@@ -185,12 +198,7 @@ def conv_unary(
     ``weight`` may be ``conv.weight`` pre-packed by oneDNN."""
     return torch.ops.mkldnn._convolution_pointwise(
         x,
-        conv.weight if weight is None else weight,
-        conv.bias,
-        list(conv.padding),
-        list(conv.stride),
-        list(conv.dilation),
-        conv.groups,
+        *_geometry(conv, weight),
         unary,
         [],
         'none' if unary == 'gelu' else None,
@@ -208,12 +216,7 @@ def conv_binary(
     """``conv(x) (binary) other`` (``'add'``/``'mul'``) as one oneDNN op;
     ``inplace`` writes the result into ``other``."""
     args = (
-        conv.weight if weight is None else weight,
-        conv.bias,
-        list(conv.padding),
-        list(conv.stride),
-        list(conv.dilation),
-        conv.groups,
+        *_geometry(conv, weight),
         binary,
         None,
         None,
