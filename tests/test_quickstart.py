@@ -106,10 +106,16 @@ def _run_quickstart(tmp_path, task):
     data = str(tmp_path / 'shapes')
     work_dir = str(tmp_path / f'wd_{task}')
     argv = ['--task', task, '--data-root', data, '--work-dir', work_dir]
-    result = quickstart.main(argv + SMALL + ['--iters', '2', '--num-vis', '2'])
+    result = quickstart.main(
+        argv + SMALL + ['--iters', '2', '--num-vis', '2', '--eval-untrained']
+    )
     assert osp.isfile(osp.join(data, 'coco/annotations/instances_val.json'))
     assert osp.isfile(result['checkpoint'])
-    assert osp.isfile(osp.join(work_dir, 'metrics.json'))
+    with open(osp.join(work_dir, 'metrics.json')) as f:
+        written = json.load(f)
+    for stage in ('untrained', 'trained'):
+        assert written[stage] == result[stage]
+        assert all(isinstance(v, float) for v in written[stage].values())
     assert len(result['pictures']) == 2
     for png in result['pictures']:
         img = cv2.imread(png)

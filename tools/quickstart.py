@@ -245,7 +245,8 @@ def main(argv: Optional[List[str]] = None) -> Dict:
     start = time.time()
     if args.eval_untrained:
         runner.model.init_weights()
-        result['untrained'] = runner.val()
+        # plain floats: mmseg's metrics are numpy scalars (not JSON)
+        result['untrained'] = {k: float(v) for k, v in runner.val().items()}
         print(f'Untrained: {fmt(result["untrained"], keys)}')
     runner.train()  # validates on the val split after the last iteration
     result['train_time_s'] = round(time.time() - start, 1)
