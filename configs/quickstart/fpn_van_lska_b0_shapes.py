@@ -17,7 +17,7 @@ metainfo = dict(
     ],
 )
 crop_size = (128, 128)  # (h, w) of the generated images
-max_iters = 1000
+max_iters = 2000
 val_interval = max_iters
 norm_cfg = dict(type='BN', requires_grad=True)
 
@@ -96,17 +96,17 @@ test_dataloader = val_dataloader
 # recipe (training from scratch), linear warmup, then poly decay.
 train_cfg = dict(max_iters=max_iters, val_interval=val_interval)
 optim_wrapper = dict(
-    optimizer=dict(lr=1e-3, weight_decay=1e-4),
+    optimizer=dict(lr=2e-3, weight_decay=1e-4),
     clip_grad=dict(_delete_=True, max_norm=10.0, norm_type=2),
 )
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=200),
     dict(
         type='PolyLR',
         power=0.9,
         eta_min=1e-6,
         by_epoch=False,
-        begin=100,
+        begin=200,
         end=max_iters,
     ),
 ]

@@ -233,7 +233,8 @@ def measure(
             continue
         print(f'[{i}/{len(configs)}] get_flops {key}', flush=True)
         try:
-            result = get_flops.analyse(Config.fromfile(str(path)))
+            cfg = Config.fromfile(str(path))
+            result = get_flops.analyse(cfg, flops_shape(cfg))
         except Exception:  # noqa: BLE001 - report all, then fail
             traceback.print_exc()
             failed.append(key)
@@ -249,6 +250,17 @@ def measure(
     if failed:
         raise RuntimeError('get_flops failed for: ' + ', '.join(failed))
     return cache
+
+
+def flops_shape(cfg) -> Optional[List[int]]:
+    """The input size a config trains at when it says so (the quick-start
+    configs: ``img_scale``/``crop_size`` 128x128), else ``None``:
+    get_flops's default for the codebase."""
+    if cfg.get('crop_size'):  # mmseg: (h, w)
+        return [int(v) for v in cfg.crop_size]
+    if cfg.get('img_scale'):  # mmdet: (w, h)
+        return [int(v) for v in reversed(cfg.img_scale)]
+    return None
 
 
 def model_entry(path: Path, cfg, stats: Dict) -> Tuple[str, Dict]:
