@@ -25,10 +25,10 @@ model = dict(
     ),
     neck=dict(out_channels=neck_channels),
     # Objects are 16-60 px: smaller anchors, two per octave (16, 23, 32,
-    # 45, 64, ... px over P2-P6). With one (16, 32, 64) a 45 px square has
-    # IoU < 0.7 with every anchor and gets a single low-quality positive,
-    # and the RPN misses mid-sized shapes; with two, every square object
-    # has an anchor at IoU >= 1/sqrt(2).
+    # 45, 64, ... px over P2-P6), so that every square object has an anchor
+    # at IoU >= 1/sqrt(2) > 0.7 (the RPN's positive threshold). With one per
+    # octave (16, 32, 64) a 45 px square matches none and gets only its
+    # single best anchor as a low-quality positive.
     rpn_head=dict(
         in_channels=neck_channels,
         feat_channels=neck_channels,
