@@ -58,7 +58,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -287,13 +287,21 @@ def time_case(case: Dict, names: List[str], args) -> Dict[str, Dict]:
         name: make_step(model, case['mode'], make_input(case, name))
         for name, model in models.items()
     }
-    return time_steps(steps, case, names, args)
+    out, first = time_steps(steps, case['batch'], args)
+    if case['mode'] == 'infer':
+        base = 'ref' if 'ref' in first else names[0]
+        for name in names:
+            if name != base and name in first and base in first:
+                out[name]['max_abs_diff'] = max_diff(first[name], first[base])
+    return out
 
 
-def time_steps(
-    steps: Dict, case: Dict, names: List[str], args
-) -> Dict[str, Dict]:
-    """Warm-up, then ``args.repeats`` interleaved rounds of ``steps``."""
+def time_steps(steps: Dict, batch: int, args) -> Tuple[Dict, Dict]:
+    """Warm-up, then ``args.repeats`` interleaved rounds of ``steps``.
+
+    Returns:
+        ``({name: latency/throughput}, {name: outputs of the first run})``.
+    """
     first = {}
     for _ in range(args.warmup):
         for name, step in steps.items():
@@ -306,19 +314,13 @@ def time_steps(
             start = time.perf_counter()
             steps[name]()
             times[name].append(time.perf_counter() - start)
-    base = 'ref' if 'ref' in first else names[0]
     out = {}
-    for name in names:
+    for name in order:
         lat = statistics.median(times[name])
-        diff = None
-        if case['mode'] == 'infer' and name != base and name in first:
-            diff = max_diff(first[name], first[base])
         out[name] = dict(
-            latency_ms=lat * 1e3,
-            throughput=case['batch'] / lat,
-            max_abs_diff=diff,
+            latency_ms=lat * 1e3, throughput=batch / lat, max_abs_diff=None
         )
-    return out
+    return out, first
 
 
 def run(args) -> List[Dict]:
@@ -411,9 +413,9 @@ def run_sweep(args) -> List[Dict]:
                 x = make_input(sub, name)
                 steps[label] = make_step(model, case['mode'], x)
         if steps:
-            timed = time_steps(steps, case, list(variants), args)
+            timed, _ = time_steps(steps, case['batch'], args)
             for label, row in timed.items():
-                row.pop('max_abs_diff', None)
+                del row['max_abs_diff']  # the attentions differ on purpose
                 rows[label].update(row)
         if not args.no_memory:
             for label, (sub, name) in variants.items():
