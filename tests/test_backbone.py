@@ -57,6 +57,7 @@ def test_lka_equals_mmpretrain_van(arch, tmp_path):
     torch.save({'meta': {}, 'state_dict': state}, ckpt)
     ours = VAN_LKA(
         arch=arch,
+        out_indices=(0, 1, 2, 3),
         stage_norm_cfg=dict(type='LN', eps=1e-5),  # mmpretrain's LN eps
         init_cfg=dict(type='Pretrained', checkpoint=str(ckpt)),
     )
@@ -140,7 +141,12 @@ def test_classifier_equals_official_head():
     clf = MODELS.build(
         dict(
             type='ImageClassifier',
-            backbone=dict(type='VAN_LSKA', arch='b0', out_indices=(3,)),
+            backbone=dict(
+                type='VAN_LSKA',
+                arch='b0',
+                out_indices=(3,),
+                stage_norm_cfg=dict(type='LN', eps=1e-6),
+            ),
             neck=dict(type='GlobalAveragePooling'),
             head=dict(type='LinearClsHead', num_classes=10, in_channels=256),
         )

@@ -4,7 +4,7 @@
 All tensors are ``(N, C, H, W)``.
 """
 
-from typing import Callable, Dict
+from typing import Callable, Dict, Optional
 
 import torch
 import torch.nn as nn
@@ -77,7 +77,9 @@ class VANBlock(nn.Module):
         make_gating (callable): Builds the LKA/LSKA gating from ``C``.
         drop_path (float): Stochastic depth rate of this block.
         drop (float): Dropout rate inside the MLP.
-        layer_scale_init (float): Initial value of the layer scales.
+        layer_scale_init (float): Initial value of the layer scales;
+            ``<= 0`` builds the block without layer scales (as mmpretrain's
+            ``layer_scale_init_value``).
         norm_cfg (dict): The BatchNorm config (``BN`` or ``SyncBN``).
     """
 
@@ -99,18 +101,26 @@ class VANBlock(nn.Module):
         )
         self.norm2 = build_norm_layer(norm_cfg, channels)[1]
         self.mlp = MixFFN(channels, int(channels * mlp_ratio), drop)
-        self.layer_scale_1 = nn.Parameter(
-            torch.full((channels,), float(layer_scale_init))
-        )
-        self.layer_scale_2 = nn.Parameter(
-            torch.full((channels,), float(layer_scale_init))
-        )
+        #: Output channels (mmpretrain's ``VANBlock.out_channels``).
+        self.out_channels = channels
+        self.layer_scale_1 = self._layer_scale(channels, layer_scale_init)
+        self.layer_scale_2 = self._layer_scale(channels, layer_scale_init)
+
+    @staticmethod
+    def _layer_scale(channels: int, init: float) -> Optional[nn.Parameter]:
+        if init <= 0:
+            return None
+        return nn.Parameter(torch.full((channels,), float(init)))
+
+    @staticmethod
+    def _scaled(scale: Optional[nn.Parameter], x: torch.Tensor):
+        return x if scale is None else scale[:, None, None] * x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.drop_path(
-            self.layer_scale_1[:, None, None] * self.attn(self.norm1(x))
+            self._scaled(self.layer_scale_1, self.attn(self.norm1(x)))
         )
         x = x + self.drop_path(
-            self.layer_scale_2[:, None, None] * self.mlp(self.norm2(x))
+            self._scaled(self.layer_scale_2, self.mlp(self.norm2(x)))
         )
         return x

@@ -267,7 +267,13 @@ class DeployBlock(nn.Module):
     def __init__(self, block: VANBlock, channels_last: bool) -> None:
         super().__init__()
         attn, mlp = block.attn, block.mlp
-        ls1, ls2 = block.layer_scale_1, block.layer_scale_2
+        ls1, ls2 = (
+            torch.ones_like(norm.weight) if scale is None else scale
+            for scale, norm in (
+                (block.layer_scale_1, block.norm1),
+                (block.layer_scale_2, block.norm2),
+            )
+        )
         a1, b1 = bn_affine(block.norm1)
         a2, b2 = bn_affine(block.norm2)
         self.proj_1 = fuse_affine_pointwise(a1, b1, attn.proj_1)

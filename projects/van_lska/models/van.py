@@ -45,39 +45,181 @@ ARCH_SETTINGS: Dict[str, Dict[str, Tuple[int, ...]]] = {
 }
 for _arch in ARCH_SETTINGS.values():
     _arch['mlp_ratios'] = _MLP_RATIOS
-ARCH_ALIASES = {'tiny': 'b0', 'small': 'b1', 'base': 'b2', 'large': 'b3'}
+#: Other names of b0-b3: mmpretrain's ``VAN`` arch names and their initials.
+ARCH_ALIASES = {
+    **dict.fromkeys(('tiny', 't'), 'b0'),
+    **dict.fromkeys(('small', 's'), 'b1'),
+    **dict.fromkeys(('base', 'b'), 'b2'),
+    **dict.fromkeys(('large', 'l'), 'b3'),
+}
 _ARCH_KEYS = ('embed_dims', 'depths', 'mlp_ratios')
+#: mmpretrain's name of ``mlp_ratios`` in a custom arch dict.
+_ARCH_KEY_ALIASES = {'ffn_ratios': 'mlp_ratios'}
 
 
 def resolve_arch(arch: Union[str, Dict]) -> Dict[str, Tuple]:
     """``'b0'``-``'b6'``, an alias or a dict -> embed_dims/depths/mlp_ratios.
 
+    A custom dict has the keys ``embed_dims``, ``depths`` and ``mlp_ratios``
+    (or mmpretrain's ``ffn_ratios``); ``depths`` are positive integers.
+
     Raises:
-        ValueError: Unknown name or malformed dict.
+        ValueError: Unknown name or malformed dict. The messages contain
+            those of mmpretrain's ``VAN`` ("not in default archs",
+            "Custom arch needs").
     """
     if isinstance(arch, str):
         name = ARCH_ALIASES.get(arch.lower(), arch.lower())
         if name not in ARCH_SETTINGS:
             raise ValueError(
-                f'arch {arch!r} is unknown; allowed: '
+                f'Arch {arch} is not in default archs: allowed '
                 f'{", ".join(ARCH_SETTINGS)}, aliases '
                 f'{", ".join(f"{a}={b}" for a, b in ARCH_ALIASES.items())}, '
                 f'or a dict with keys {", ".join(_ARCH_KEYS)}'
             )
         return dict(ARCH_SETTINGS[name])
-    if not isinstance(arch, dict) or set(arch) != set(_ARCH_KEYS):
+    keys = (
+        [_ARCH_KEY_ALIASES.get(k, k) for k in arch]
+        if isinstance(arch, dict)
+        else []
+    )
+    if len(keys) != len(set(keys)) or set(keys) != set(_ARCH_KEYS):
         raise ValueError(
-            f'a custom arch must be a dict with exactly the keys '
-            f'{", ".join(_ARCH_KEYS)}; got {arch!r}'
+            'Custom arch needs a dict with exactly the keys '
+            f'{", ".join(_ARCH_KEYS)} (mlp_ratios may be called ffn_ratios, '
+            f'as in mmpretrain, but not both); got {arch!r}'
         )
-    settings = {k: tuple(arch[k]) for k in _ARCH_KEYS}
+    settings = {_ARCH_KEY_ALIASES.get(k, k): tuple(v) for k, v in arch.items()}
+    settings = {k: settings[k] for k in _ARCH_KEYS}
     lengths = {len(v) for v in settings.values()}
     if len(lengths) != 1 or 0 in lengths:
         raise ValueError(
             'embed_dims, depths and mlp_ratios must be '
             f'non-empty and of one length; got {arch!r}'
         )
+    for key in ('embed_dims', 'depths'):
+        if not all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0
+            for v in settings[key]
+        ):
+            raise ValueError(
+                f'arch {key} must be positive integers; got '
+                f'{list(settings[key])}'
+            )
+    if not all(
+        isinstance(v, (int, float)) and v > 0 for v in settings['mlp_ratios']
+    ):
+        raise ValueError(
+            'arch mlp_ratios must be positive numbers; got '
+            f'{list(settings["mlp_ratios"])}'
+        )
     return settings
+
+
+#: Norm types of the blocks' and patch embeddings' BatchNorms.
+BLOCK_NORMS = ('BN', 'SyncBN', 'MMSyncBN', 'TorchSyncBN', 'BN2d')
+#: Norm types of the LayerNorm after each stage.
+STAGE_NORMS = ('LN', 'LayerNorm')
+#: Keys of mmpretrain's ``block_cfgs`` that mean something here.
+_BLOCK_CFG_KEYS = ('norm_cfg', 'layer_scale_init_value', 'act_cfg')
+
+
+def _norm_type(cfg: Dict, what: str) -> str:
+    if not isinstance(cfg, dict) or 'type' not in cfg:
+        raise ValueError(f'{what} must be a dict with a "type"; got {cfg!r}')
+    return cfg['type']
+
+
+def resolve_norms(
+    norm_cfg: Dict, stage_norm_cfg: Optional[Dict], block_cfgs: Dict
+) -> Tuple[Dict, Dict]:
+    """The blocks' BatchNorm and the stages' LayerNorm configs.
+
+    ``norm_cfg`` is the BatchNorm of the blocks and patch embeddings (as in
+    the VAN detection/segmentation code), except that a LayerNorm type there
+    means what it means for mmpretrain's ``VAN``: the norm after each stage.
+    mmpretrain's ``block_cfgs=dict(norm_cfg=...)`` sets the BatchNorm too.
+
+    Raises:
+        ValueError: A norm type that the VAN block cannot use, or one norm
+            given twice.
+    """
+    block_norm = block_cfgs.get('norm_cfg')
+    if _norm_type(norm_cfg, 'norm_cfg') in STAGE_NORMS:
+        if stage_norm_cfg is not None:
+            raise ValueError(
+                'norm_cfg is a LayerNorm (mmpretrain: the norm after each '
+                'stage) and stage_norm_cfg is given too: pass only one'
+            )
+        stage_norm_cfg = norm_cfg
+    elif block_norm is not None:
+        raise ValueError(
+            "the blocks' BatchNorm is given twice, as norm_cfg and as "
+            'block_cfgs["norm_cfg"]: pass only one'
+        )
+    else:
+        block_norm = norm_cfg
+    block_norm = block_norm if block_norm is not None else dict(type='BN')
+    if stage_norm_cfg is None:
+        stage_norm_cfg = dict(type='LN')  # mmpretrain's default (eps 1e-5)
+    if _norm_type(block_norm, 'norm_cfg') not in BLOCK_NORMS:
+        raise ValueError(
+            f"norm_cfg type {block_norm['type']!r} cannot be the VAN blocks' "
+            f'norm (they fold a BatchNorm into the convs); allowed: '
+            f'{", ".join(BLOCK_NORMS)}, or a LayerNorm type '
+            f'({", ".join(STAGE_NORMS)}) for the norm after each stage'
+        )
+    if _norm_type(stage_norm_cfg, 'stage_norm_cfg') not in STAGE_NORMS:
+        raise ValueError(
+            f'stage_norm_cfg type {stage_norm_cfg["type"]!r} is not a '
+            f'LayerNorm; allowed: {", ".join(STAGE_NORMS)}'
+        )
+    return block_norm, stage_norm_cfg
+
+
+def check_block_cfgs(block_cfgs: Dict) -> None:
+    """mmpretrain's ``block_cfgs``: only ``norm_cfg``,
+    ``layer_scale_init_value`` and ``act_cfg=dict(type='GELU')``."""
+    if not isinstance(block_cfgs, dict):
+        raise ValueError(
+            f'block_cfgs must be a dict (one for all blocks); got '
+            f'{block_cfgs!r}'
+        )
+    unknown = sorted(set(block_cfgs) - set(_BLOCK_CFG_KEYS))
+    if unknown:
+        raise ValueError(
+            f'block_cfgs keys {unknown} are not supported; allowed: '
+            f'{", ".join(_BLOCK_CFG_KEYS)}'
+        )
+    act = block_cfgs.get('act_cfg', dict(type='GELU'))
+    if act != dict(type='GELU'):
+        raise ValueError(
+            f'block_cfgs act_cfg {act!r} is not supported: VAN blocks use '
+            "dict(type='GELU')"
+        )
+
+
+def check_patch_sizes(
+    patch_sizes: Optional[Sequence[int]], num_stages: int
+) -> Tuple[int, ...]:
+    """mmpretrain's ``patch_sizes``: kernel sizes, one per stage;
+    ``None``: 7, then 3."""
+    if patch_sizes is None:
+        return (7,) + (3,) * (num_stages - 1)
+    ok = (
+        isinstance(patch_sizes, Sequence)
+        and len(patch_sizes) == num_stages
+        and all(
+            isinstance(p, int) and not isinstance(p, bool) and p > 0
+            for p in patch_sizes
+        )
+    )
+    if not ok:
+        raise ValueError(
+            f'patch_sizes must be {num_stages} positive ints (one kernel '
+            f'size per stage; stride is size // 2 + 1); got {patch_sizes!r}'
+        )
+    return tuple(patch_sizes)
 
 
 def missing_pretrained_message(model: str, path: str) -> str:
@@ -102,28 +244,43 @@ class VANBackbone(BaseModule):
 
     Args:
         arch (str | dict): ``'b0'``-``'b6'``, ``'tiny'``/``'small'``/
-            ``'base'``/``'large'`` (= b0-b3), or a dict with ``embed_dims``,
-            ``depths`` and ``mlp_ratios``. Defaults to ``'b0'``.
+            ``'base'``/``'large'`` or ``'t'``/``'s'``/``'b'``/``'l'``
+            (= b0-b3, mmpretrain's names), or a dict with ``embed_dims``,
+            ``depths`` and ``mlp_ratios`` (or ``ffn_ratios``).
+            Defaults to ``'b0'`` (= mmpretrain's default ``'tiny'``).
         kernel_size (int, optional): Kernel size of the gating; ``None``
             takes the subclass default (LKA 21, LSKA 23).
         trivial (bool): The paper's trivial variant: one ``k x k`` depthwise
             conv (LKA) or one ``1 x k`` + ``k x 1`` pair (LSKA).
+        patch_sizes (Sequence[int], optional): Kernel size of each stage's
+            patch embedding; stride ``p // 2 + 1``, padding ``p // 2``.
+            ``None``: 7, then 3 (strides 4, 2, 2, 2), mmpretrain's
+            ``[7, 3, 3, 3]``.
         in_channels (int): Input channels. Defaults to 3.
         drop_rate (float): Dropout in the MLPs. Defaults to 0.
         drop_path_rate (float): Stochastic depth, linearly increasing over the
             blocks from 0 to this value. Defaults to 0.
-        layer_scale_init (float): Initial layer-scale value. Defaults to 1e-2.
+        layer_scale_init (float): Initial layer-scale value; ``<= 0`` builds
+            no layer scales. Defaults to 1e-2. mmpretrain's name
+            ``layer_scale_init_value`` is accepted too (one of the two).
         out_indices (Sequence[int]): Stages whose outputs are returned, in
             ``0..num_stages-1`` (negatives count from the end).
-            Defaults to ``(0, 1, 2, 3)``.
+            Defaults to ``(3,)``, as mmpretrain's ``VAN``; dense-prediction
+            configs pass ``(0, 1, 2, 3)``.
         frozen_stages (int): Stages ``0..frozen_stages`` are frozen (eval
             mode, no grad); -1 freezes nothing. Defaults to -1.
         norm_eval (bool): Keep BatchNorm layers in eval mode while training.
         norm_cfg (dict): BatchNorm of the patch embeddings and blocks,
-            ``dict(type='BN')`` or ``dict(type='SyncBN')``.
-        stage_norm_cfg (dict): LayerNorm after each stage. The classification
-            networks use eps 1e-6 (default); the papers' dense-prediction
-            backbones use 1e-5.
+            ``dict(type='BN')`` (default) or ``dict(type='SyncBN')``. A
+            LayerNorm type (``'LN'``) means what mmpretrain's ``VAN`` means
+            by it: the norm after each stage (then the blocks use ``BN``, or
+            ``block_cfgs['norm_cfg']``).
+        stage_norm_cfg (dict, optional): LayerNorm after each stage;
+            ``None``: ``dict(type='LN')`` (eps 1e-5, as mmpretrain). The
+            official classification networks use eps 1e-6, our ImageNet
+            configs say so.
+        block_cfgs (dict): mmpretrain's per-block options: ``norm_cfg``,
+            ``layer_scale_init_value``, ``act_cfg`` (GELU only).
         with_cp (bool): Activation checkpointing per block while training.
         init_cfg (dict, optional): e.g. ``dict(type='Pretrained',
             checkpoint=PATH_OR_URL)``; any public VAN/LSKA format loads.
@@ -137,17 +294,20 @@ class VANBackbone(BaseModule):
         arch: Union[str, Dict] = 'b0',
         kernel_size: Optional[int] = None,
         trivial: bool = False,
+        patch_sizes: Optional[Sequence[int]] = None,
         in_channels: int = 3,
         drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
-        layer_scale_init: float = 1e-2,
-        out_indices: Sequence[int] = (0, 1, 2, 3),
+        layer_scale_init: Optional[float] = None,
+        out_indices: Sequence[int] = (3,),
         frozen_stages: int = -1,
         norm_eval: bool = False,
         norm_cfg: Dict = dict(type='BN'),
-        stage_norm_cfg: Dict = dict(type='LN', eps=1e-6),
+        stage_norm_cfg: Optional[Dict] = None,
+        block_cfgs: Dict = dict(),
         with_cp: bool = False,
         init_cfg: Optional[Union[Dict, list]] = None,
+        layer_scale_init_value: Optional[float] = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
         gating_cls, resolve_kernels = GATINGS[self.attention_type]
@@ -155,10 +315,23 @@ class VANBackbone(BaseModule):
             kernel_size = self.default_kernel_size
         self.kernels: GatingKernels = resolve_kernels(kernel_size, trivial)
         settings = resolve_arch(arch)
+        #: mmpretrain's ``VAN.arch_settings`` (``ffn_ratios`` included).
+        self.arch_settings = dict(settings, ffn_ratios=settings['mlp_ratios'])
         self.embed_dims = settings['embed_dims']
         self.depths = settings['depths']
         self.mlp_ratios = settings['mlp_ratios']
         self.num_stages = len(self.depths)
+        check_block_cfgs(block_cfgs)
+        layer_scale_init = self._layer_scale_init(
+            layer_scale_init,
+            layer_scale_init_value,
+            block_cfgs.get('layer_scale_init_value'),
+        )
+        norm_cfg, stage_norm_cfg = resolve_norms(
+            norm_cfg, stage_norm_cfg, block_cfgs
+        )
+        self.norm_cfg, self.stage_norm_cfg = norm_cfg, stage_norm_cfg
+        patch_sizes = check_patch_sizes(patch_sizes, self.num_stages)
         self.out_indices = self._check_out_indices(out_indices)
         if (
             isinstance(frozen_stages, bool)
@@ -182,8 +355,8 @@ class VANBackbone(BaseModule):
                 PatchEmbed(
                     in_channels if i == 0 else self.embed_dims[i - 1],
                     dims,
-                    kernel_size=7 if i == 0 else 3,
-                    stride=4 if i == 0 else 2,
+                    kernel_size=patch_sizes[i],
+                    stride=patch_sizes[i] // 2 + 1,
                     norm_cfg=norm_cfg,
                 ),
             )
@@ -208,6 +381,25 @@ class VANBackbone(BaseModule):
             block_idx += depth
         self._init_default_weights()
         self._freeze_stages()
+
+    @staticmethod
+    def _layer_scale_init(*values: Optional[float]) -> float:
+        """One of ``layer_scale_init``, ``layer_scale_init_value`` and
+        ``block_cfgs['layer_scale_init_value']``; default 1e-2."""
+        given = [v for v in values if v is not None]
+        if len(given) > 1:
+            raise ValueError(
+                'the layer-scale init value is given more than once '
+                '(layer_scale_init, layer_scale_init_value, block_cfgs): '
+                'pass only one'
+            )
+        value = given[0] if given else 1e-2
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(
+                f'layer_scale_init must be a number (<= 0: no layer scale); '
+                f'got {value!r}'
+            )
+        return float(value)
 
     def _check_out_indices(self, out_indices) -> Tuple[int, ...]:
         n = self.num_stages
