@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install the VAN-LSKA suite and its OpenMMLab stack into the current Python.
 #
-#   bash tools/install.sh
+#   bash tools/install.sh            the suite (mmdet, mmseg, mmpretrain)
+#   bash tools/install.sh --yolo     also Ultralytics (AGPL-3.0, optional:
+#                                    requirements/yolo.txt) for LSKA in YOLO11
 #
 # Environment:
 #   PYTHON          the interpreter to install into (default: python3; an
@@ -30,6 +32,15 @@
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+WITH_YOLO=0
+for arg in "$@"; do
+    case "$arg" in
+        --yolo) WITH_YOLO=1 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) printf 'install.sh: unknown option %s (allowed: --yolo, --help)\n' \
+               "$arg" >&2; exit 2 ;;
+    esac
+done
 PY="${PYTHON:-python3}"
 START=$SECONDS
 export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -198,6 +209,20 @@ then
     say "removing openxlab (left over from opendatalab 0.0.10; it pins \
 setuptools~=60.2, which torch and mmcv's build cannot use)"
     "$PY" -m pip uninstall -y openxlab >/dev/null
+fi
+
+# ------------------------------------- 3b. optional: Ultralytics (--yolo)
+if [ "$WITH_YOLO" = 1 ]; then
+    STEP="Ultralytics (--yolo)"
+    if satisfied requirements/yolo.txt; then
+        say "ultralytics: up to date"
+    else
+        say "installing requirements/yolo.txt (Ultralytics, AGPL-3.0)"
+        pin_installed
+        pip_install -r requirements/yolo.txt -r requirements/runtime.txt \
+            -c "$CONSTRAINTS" ||
+            die "pip could not install requirements/yolo.txt (see above)"
+    fi
 fi
 
 # ------------------------------------------------- 4. mmcv with its ops
