@@ -1,12 +1,15 @@
-# Cascade Mask R-CNN (4conv1fc + GIoU), 3x (36 epochs) multi-scale + crop,
-# AdamW lr 1e-4, batch 16 (8 GPUs x 2)
-# on COCO with a VAN-LSKA-B2 backbone (k=23), ImageNet-1K init from a local file
-# (the authors' weights have no public URL; see tools/model_converters/van_convert.py).
-_base_ = './cascade_maskrcnn_van_lka_b2.py'
-
+# Cascade Mask R-CNN + FPN, 3x (36 epochs) on COCO
+# with a VAN-LSKA-B2 backbone (k=23).
+_base_ = './_base_/cascade_maskrcnn_van_coco_3x.py'
+# The LSKA authors' ImageNet-1K weights, downloaded by hand and converted
+# with tools/model_converters/van_convert.py (no public URL).
 checkpoint = 'data/pretrained/van_lska_b2_k23.pth'
 model = dict(
     backbone=dict(
-        type='VAN_LSKA', kernel_size=23, init_cfg=dict(checkpoint=checkpoint)
-    )
+        type='VAN_LSKA',
+        arch='b2',
+        kernel_size=23,
+        init_cfg=dict(checkpoint=checkpoint),
+    ),
+    neck=dict(in_channels=[64, 128, 320, 512]),
 )

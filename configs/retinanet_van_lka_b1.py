@@ -1,9 +1,14 @@
-# RetinaNet, 1x (12 epochs), AdamW lr 1e-4, batch 16 (8 GPUs x 2)
-# on COCO with a VAN-LKA-B1 backbone (k=21), ImageNet-1K init.
-_base_ = './retinanet_van_lka_b0.py'
-
+# RetinaNet + FPN, 1x (12 epochs) on COCO
+# with a VAN-LKA-B1 backbone (k=21).
+_base_ = './_base_/retinanet_van_coco_1x.py'
+# ImageNet-1K weights converted by OpenMMLab (mmpretrain key names).
 checkpoint = 'https://download.openmmlab.com/mmclassification/v0/van/van-small_8xb128_in1k_20220501-17bc91aa.pth'  # noqa: E501
 model = dict(
-    backbone=dict(arch='b1', init_cfg=dict(checkpoint=checkpoint)),
+    backbone=dict(
+        type='VAN_LKA',
+        arch='b1',
+        kernel_size=21,
+        init_cfg=dict(checkpoint=checkpoint),
+    ),
     neck=dict(in_channels=[64, 128, 320, 512]),
 )

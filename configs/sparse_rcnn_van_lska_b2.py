@@ -1,12 +1,15 @@
-# Sparse R-CNN (100 proposals), 3x (36 epochs) multi-scale 480-800,
-# AdamW lr 2.5e-5, batch 16 (8 GPUs x 2)
-# on COCO with a VAN-LSKA-B2 backbone (k=23), ImageNet-1K init from a local file
-# (the authors' weights have no public URL; see tools/model_converters/van_convert.py).
-_base_ = './sparse_rcnn_van_lka_b2.py'
-
+# Sparse R-CNN + FPN, 3x (36 epochs) on COCO
+# with a VAN-LSKA-B2 backbone (k=23).
+_base_ = './_base_/sparse_rcnn_van_coco_3x.py'
+# The LSKA authors' ImageNet-1K weights, downloaded by hand and converted
+# with tools/model_converters/van_convert.py (no public URL).
 checkpoint = 'data/pretrained/van_lska_b2_k23.pth'
 model = dict(
     backbone=dict(
-        type='VAN_LSKA', kernel_size=23, init_cfg=dict(checkpoint=checkpoint)
-    )
+        type='VAN_LSKA',
+        arch='b2',
+        kernel_size=23,
+        init_cfg=dict(checkpoint=checkpoint),
+    ),
+    neck=dict(in_channels=[64, 128, 320, 512]),
 )

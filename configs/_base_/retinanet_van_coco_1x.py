@@ -1,0 +1,37 @@
+# RetinaNet + FPN with a VAN backbone on COCO, 1x (12 epochs, batch 16 =
+# 8 GPUs x 2): mmdet's RetinaNet R-50 FPN 1x with the changes below.
+# Leaf configs state the attention, arch, kernel size, ImageNet checkpoint
+# and the FPN input channels.
+_base_ = [
+    'mmdet::_base_/models/retinanet_r50_fpn.py',
+    'mmdet::_base_/datasets/coco_detection.py',
+    'mmdet::_base_/schedules/schedule_1x.py',
+    'mmdet::_base_/default_runtime.py',
+]
+custom_imports = dict(
+    imports=['projects.van_lska'], allow_failed_imports=False
+)
+model = dict(
+    # VAN paper (detection) / VAN-Det configs: the four stages at strides
+    # 4-32 are computed (the FPN starts at stride 8), stochastic depth 0.1;
+    # LayerNorm eps 1e-5 after each stage as in the dense-prediction
+    # backbones of VAN-Seg/VAN-Det.
+    backbone=dict(
+        _delete_=True,
+        drop_path_rate=0.1,
+        out_indices=(0, 1, 2, 3),
+        norm_cfg=dict(type='BN', requires_grad=True),
+        stage_norm_cfg=dict(type='LN', eps=1e-5),
+        init_cfg=dict(type='Pretrained'),
+    ),
+)
+# VAN paper (detection): AdamW lr 1e-4, weight decay 0.05 instead of SGD.
+optim_wrapper = dict(
+    optimizer=dict(
+        _delete_=True,
+        type='AdamW',
+        lr=0.0001,
+        betas=(0.9, 0.999),
+        weight_decay=0.05,
+    ),
+)
