@@ -1,4 +1,5 @@
-# Semantic FPN with a VAN-LKA b1 backbone, ADE20K 512x512, 40k iterations.
+# Semantic FPN on ADE20K, 512x512, 40k iterations,
+# with a VAN-LKA-B1 backbone (k=21, its default).
 _base_ = './_base_/fpn_van_ade20k_40k.py'
 # ImageNet-1K weights converted by OpenMMLab (mmpretrain key names).
 checkpoint = 'https://download.openmmlab.com/mmclassification/v0/van/van-small_8xb128_in1k_20220501-17bc91aa.pth'  # noqa: E501
@@ -7,7 +8,7 @@ model = dict(
         type='VAN_LKA',
         arch='b1',
         drop_path_rate=0.2,
-        init_cfg=dict(type='Pretrained', checkpoint=checkpoint),
+        init_cfg=dict(checkpoint=checkpoint),
     ),
     neck=dict(in_channels=[64, 128, 320, 512]),
 )

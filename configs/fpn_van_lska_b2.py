@@ -1,4 +1,5 @@
-# Semantic FPN with a VAN-LSKA (k=23) b2 backbone, ADE20K 512x512, 40k iterations.
+# Semantic FPN on ADE20K, 512x512, 40k iterations,
+# with a VAN-LSKA-B2 backbone (k=23).
 _base_ = './_base_/fpn_van_ade20k_40k.py'
 # The LSKA authors' ImageNet-1K weights, downloaded by hand and converted
 # with tools/model_converters/van_convert.py (no public URL).
@@ -9,7 +10,7 @@ model = dict(
         arch='b2',
         kernel_size=23,
         drop_path_rate=0.2,
-        init_cfg=dict(type='Pretrained', checkpoint=checkpoint),
+        init_cfg=dict(checkpoint=checkpoint),
     ),
     neck=dict(in_channels=[64, 128, 320, 512]),
 )

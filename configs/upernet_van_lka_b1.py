@@ -1,4 +1,5 @@
-# UperNet with a VAN-LKA b1 backbone, ADE20K 512x512, 160k iterations.
+# UperNet on ADE20K, 512x512, 160k iterations,
+# with a VAN-LKA-B1 backbone (k=21, its default).
 _base_ = './_base_/upernet_van_ade20k_160k.py'
 # ImageNet-1K weights converted by OpenMMLab (mmpretrain key names).
 checkpoint = 'https://download.openmmlab.com/mmclassification/v0/van/van-small_8xb128_in1k_20220501-17bc91aa.pth'  # noqa: E501
@@ -7,7 +8,7 @@ model = dict(
         type='VAN_LKA',
         arch='b1',
         drop_path_rate=0.1,
-        init_cfg=dict(type='Pretrained', checkpoint=checkpoint),
+        init_cfg=dict(checkpoint=checkpoint),
     ),
     decode_head=dict(in_channels=[64, 128, 320, 512]),
     auxiliary_head=dict(in_channels=320),

@@ -1,4 +1,5 @@
-# UperNet with a VAN-LSKA (k=23) b1 backbone, ADE20K 512x512, 160k iterations.
+# UperNet on ADE20K, 512x512, 160k iterations,
+# with a VAN-LSKA-B1 backbone (k=23).
 _base_ = './_base_/upernet_van_ade20k_160k.py'
 # The LSKA authors' ImageNet-1K weights, downloaded by hand and converted
 # with tools/model_converters/van_convert.py (no public URL).
@@ -9,7 +10,7 @@ model = dict(
         arch='b1',
         kernel_size=23,
         drop_path_rate=0.1,
-        init_cfg=dict(type='Pretrained', checkpoint=checkpoint),
+        init_cfg=dict(checkpoint=checkpoint),
     ),
     decode_head=dict(in_channels=[64, 128, 320, 512]),
     auxiliary_head=dict(in_channels=320),
