@@ -1,4 +1,4 @@
-# VAN-LKA b0 on ImageNet-1K from scratch (8 GPUs x 128, 300 epochs).
+# VAN-LKA-B0 (k=21, its default) on ImageNet-1K from scratch, 300 epochs.
 _base_ = './_base_/van_in1k.py'
 model = dict(
     backbone=dict(

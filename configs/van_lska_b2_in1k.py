@@ -1,4 +1,4 @@
-# VAN-LSKA b2 on ImageNet-1K from scratch (8 GPUs x 128, 300 epochs).
+# VAN-LSKA-B2 (k=23) on ImageNet-1K from scratch, 300 epochs.
 _base_ = './_base_/van_in1k.py'
 model = dict(
     backbone=dict(
