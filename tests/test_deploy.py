@@ -2,35 +2,25 @@
 """The deploy (fast inference) path gives the normal path's outputs."""
 
 import copy
-import functools
-import importlib.util
 import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
 import torch.nn as nn
 
+from projects.van_lska.analysis.benchmark import measure_memory
+from projects.van_lska.apis.config import REPO_ROOT as ROOT
+from projects.van_lska.apis.config import registry, sync_bn_to_bn
 from projects.van_lska.engine import VANDeployHook, switch_model_to_deploy
 from projects.van_lska.models import VAN_LKA, VAN_LSKA
 from projects.van_lska.models.deploy import DeployBlock, DeployPatchEmbed
+from projects.van_lska.testing.randomize import randomize_ as randomize
 
 TINY = dict(
     embed_dims=(8, 16, 24, 32), depths=(1, 2, 1, 1), mlp_ratios=(4,) * 4
 )
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def randomize(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Non-trivial BatchNorm statistics/affines (the benchmark's) and
-    layer scales."""
-    _load_benchmark().randomize_norms(model, seed)
-    gen = torch.Generator().manual_seed(seed + 1)
-    for name, p in model.named_parameters():
-        if 'layer_scale' in name:
-            p.data.copy_(torch.rand(p.shape, generator=gen) * 0.4 - 0.2)
-    return model
+BENCHMARK = 'tools/analysis_tools/benchmark_backbone.py'
 
 
 def max_diff(a, b) -> float:
@@ -165,26 +155,17 @@ def test_hook_is_found_by_downstream_registries():
     from mmdet.registry import HOOKS as DET_HOOKS
     from mmseg.registry import HOOKS as SEG_HOOKS
 
-    for registry in (DET_HOOKS, SEG_HOOKS):
-        hook = registry.build(dict(type='VANDeployHook', channels_last=False))
+    for hooks in (DET_HOOKS, SEG_HOOKS):
+        hook = hooks.build(dict(type='VANDeployHook', channels_last=False))
         assert isinstance(hook, VANDeployHook)
         assert hook.channels_last is False
 
 
-@functools.cache
-def _load_benchmark():
-    path = ROOT / 'tools' / 'analysis_tools' / 'benchmark_backbone.py'
-    spec = importlib.util.spec_from_file_location('benchmark_backbone', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_benchmark_smoke(tmp_path, capsys):
-    bench = _load_benchmark()
+def test_benchmark_smoke(tmp_path, run_tool):
     out = tmp_path / 'bench.json'
-    bench.main(
+    proc = run_tool(
         [
+            BENCHMARK,
             '--archs', 'b0',
             '--attentions', 'LSKA:7',
             '--shapes', '64x64',
@@ -193,9 +174,10 @@ def test_benchmark_smoke(tmp_path, capsys):
             '--warmup', '1',
             '--repeats', '1',
             '--no-memory',
-            '--json', str(out),
+            '--json', out,
         ]
     )  # fmt: skip
+    assert proc.returncode == 0, proc.output[-3000:]
     results = json.loads(out.read_text())['results']
     infer, train = (r['models'] for r in results)
     assert set(infer) == {'ref', 'ours', 'ours-fast'}
@@ -203,17 +185,17 @@ def test_benchmark_smoke(tmp_path, capsys):
     assert infer['ours-fast']['max_abs_diff'] < 1e-4
     assert infer['ours']['max_abs_diff'] < 1e-4
     assert all(r['throughput'] > 0 for r in train.values())
-    assert 'ours-fast' in capsys.readouterr().out
+    assert 'ours-fast' in proc.stdout
     # one memory measurement in a fresh process
     case = results[0]['case']
-    assert bench.measure_memory(case, 'ours-fast', 1) > 0
+    assert measure_memory(case, 'ours-fast', 1) > 0
 
 
-def test_benchmark_sweep_compares_kernel_sizes(tmp_path, capsys):
-    bench = _load_benchmark()
+def test_benchmark_sweep_compares_kernel_sizes(tmp_path, run_tool):
     out = tmp_path / 'sweep.json'
-    bench.main(
+    proc = run_tool(
         [
+            BENCHMARK,
             '--sweep',
             '--archs', 'b0',
             '--attentions', 'LKA', 'LSKA:7', 'LSKA:53',
@@ -221,9 +203,10 @@ def test_benchmark_sweep_compares_kernel_sizes(tmp_path, capsys):
             '--warmup', '1',
             '--repeats', '1',
             '--no-memory',
-            '--json', str(out),
+            '--json', out,
         ]
     )  # fmt: skip
+    assert proc.returncode == 0, proc.output[-3000:]
     (result,) = json.loads(out.read_text())['results']
     rows = result['models']
     assert list(rows) == [
@@ -235,8 +218,7 @@ def test_benchmark_sweep_compares_kernel_sizes(tmp_path, capsys):
     flops = [rows[k]['gflops'] for k in ('LSKA-7', 'LSKA-53', 'LKA-21')]
     assert params == sorted(params) and flops == sorted(flops)
     assert all(row['throughput'] > 0 for row in rows.values())
-    text = capsys.readouterr().out
-    assert '| b0 64x64 bs1 infer | LSKA-53 fast |' in text
+    assert '| b0 64x64 bs1 infer | LSKA-53 fast |' in proc.stdout
 
 
 @pytest.mark.parametrize(
@@ -254,17 +236,9 @@ def test_deploy_inside_segmentors_and_classifiers(config):
     init_default_scope(scope)
     model_cfg = cfg.model
     model_cfg.backbone.init_cfg = None
-    model_cfg.backbone.norm_cfg = dict(type='BN', requires_grad=True)
-    for head in ('decode_head', 'auxiliary_head'):
-        if head in model_cfg:
-            model_cfg[head].norm_cfg = dict(type='BN', requires_grad=True)
-    registry = {
-        'mmseg': 'mmseg.registry',
-        'mmpretrain': 'mmpretrain.registry',
-    }[scope]
-    models = importlib.import_module(registry).MODELS
+    sync_bn_to_bn(model_cfg)
     torch.manual_seed(0)
-    model = models.build(model_cfg)
+    model = registry(scope).build(model_cfg)
     randomize(model.backbone)
     model.eval()
     x = torch.randn(1, 3, 64, 64)

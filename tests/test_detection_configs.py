@@ -4,7 +4,6 @@ loss and predicts well-formed results on a tiny COCO dataset (CPU)."""
 
 import math
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
@@ -12,11 +11,17 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
-from tiny_coco import HEIGHT, WIDTH, make_tiny_coco, tiny_data_options
 
 import projects.van_lska  # noqa: F401  (registers VAN_LKA / VAN_LSKA)
+from projects.van_lska.apis.config import REPO_ROOT as REPO
+from projects.van_lska.apis.config import sync_bn_to_bn
+from projects.van_lska.testing.tiny_data import (
+    HEIGHT,
+    WIDTH,
+    tiny_data_options,
+)
 
-REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.usefixtures('one_thread')
 FRAMEWORKS = ('retinanet', 'maskrcnn', 'cascade_maskrcnn', 'sparse_rcnn')
 CONFIGS = [
     f'{fw}_van_{att}_{arch}'
@@ -27,39 +32,11 @@ CONFIGS = [
 WITH_MASKS = ('maskrcnn', 'cascade_maskrcnn')
 
 
-@pytest.fixture(scope='module')
-def tiny_coco(tmp_path_factory) -> Path:
-    return make_tiny_coco(tmp_path_factory.mktemp('coco'))
-
-
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """One intra-op thread: on a small shared CPU, OpenMP threads that spin
-    while descheduled make these small ops ~10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def _sync_bn_to_bn(obj: Any) -> Any:
-    """Config dicts with ``SyncBN`` replaced by ``BN`` (single CPU process)."""
-    if isinstance(obj, dict):
-        if obj.get('type') == 'SyncBN':
-            obj['type'] = 'BN'
-        for value in obj.values():
-            _sync_bn_to_bn(value)
-    elif isinstance(obj, (list, tuple)):
-        for value in obj:
-            _sync_bn_to_bn(value)
-    return obj
-
-
 def _load(name: str, data_root: Path) -> Config:
     cfg = Config.fromfile(str(REPO / 'configs' / f'{name}.py'))
     cfg.merge_from_dict(tiny_data_options(data_root, cfg))
     cfg.model.backbone.init_cfg = None  # no ImageNet download / file
-    _sync_bn_to_bn(cfg.model)
+    sync_bn_to_bn(cfg.model)
     # An untrained head scores below 0.05: keep every box for the checks.
     model = cfg.model
     for sub in (model.test_cfg, model.test_cfg.get('rcnn') or {}):

@@ -3,11 +3,8 @@
 2-process ``dist_train.sh`` (gloo), ``--resume``, ``dist_test.sh`` with COCO
 bbox/segm mAP, ``mim test mmdet`` and the missing-dataset message."""
 
-import os
 import pickle
 import re
-import socket
-import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,44 +12,21 @@ from typing import List
 
 import pytest
 import torch
-from tiny_coco import cli_options, make_tiny_coco, tiny_data_options
-from tiny_coco import tiny_pipeline_cli_options as tiny_pipelines
 
 import projects.van_lska  # noqa: F401  (safe loading of mmengine ckpts)
+from projects.van_lska.apis.config import REPO_ROOT as REPO
+from projects.van_lska.testing.tiny_data import (
+    cli_options,
+    tiny_data_options,
+)
+from projects.van_lska.testing.tiny_data import (
+    tiny_pipeline_cli_options as tiny_pipelines,
+)
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
-TOOLS = REPO / 'tools'
 CONFIG = str(REPO / 'configs' / 'maskrcnn_van_lska_b0.py')
 MAP_RE = r'coco/{}_mAP: (-?\d+\.\d+)'
-
-
-def _free_port() -> str:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return str(s.getsockname()[1])
-
-
-def _run(cmd: List[str], cwd: Path, timeout: int = 240):
-    # one OpenMP thread per process (torch.distributed.run does the same)
-    env = dict(
-        os.environ,
-        PYTHON=sys.executable,
-        PORT=_free_port(),
-        OMP_NUM_THREADS='1',
-    )
-    env.pop('CUDA_VISIBLE_DEVICES', None)
-    proc = subprocess.run(
-        [str(c) for c in cmd],
-        cwd=str(cwd),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    proc.output = proc.stdout + proc.stderr
-    return proc
 
 
 def _options(data: Path) -> List[str]:
@@ -78,18 +52,18 @@ def _adam_steps(ckpt: dict) -> set:
 
 
 @pytest.fixture(scope='module')
-def trained(tmp_path_factory) -> SimpleNamespace:
+def trained(tmp_path_factory, tiny_coco, run_tool) -> SimpleNamespace:
     """Train 1 epoch (2 iters of 2 processes x 1 image), then resume to 2."""
     root = tmp_path_factory.mktemp('tools')
-    data = make_tiny_coco(root / 'coco')
+    data = tiny_coco
     work = root / 'work'
-    train = ['bash', TOOLS / 'dist_train.sh', CONFIG, '2', '--work-dir', work]
-    first = _run(
+    train = ['tools/dist_train.sh', CONFIG, '2', '--work-dir', work]
+    first = run_tool(
         train + ['--cfg-options', *_options(data), 'train_cfg.max_epochs=1'],
         cwd=root,
     )
     assert first.returncode == 0, first.output[-3000:]
-    resumed = _run(
+    resumed = run_tool(
         train
         + ['--resume', '--cfg-options', *_options(data)]
         + ['train_cfg.max_epochs=2'],
@@ -97,7 +71,12 @@ def trained(tmp_path_factory) -> SimpleNamespace:
     )
     assert resumed.returncode == 0, resumed.output[-3000:]
     return SimpleNamespace(
-        root=root, data=data, work=work, first=first, resumed=resumed
+        root=root,
+        data=data,
+        work=work,
+        first=first,
+        resumed=resumed,
+        run_tool=run_tool,
     )
 
 
@@ -128,10 +107,9 @@ def test_resume_restores_iteration_and_optimizer(trained):
 
 def test_dist_test_prints_coco_map(trained):
     out_file = trained.root / 'preds.pkl'
-    proc = _run(
+    proc = trained.run_tool(
         [
-            'bash',
-            TOOLS / 'dist_test.sh',
+            'tools/dist_test.sh',
             CONFIG,
             trained.work / 'epoch_2.pth',
             '2',
@@ -152,7 +130,7 @@ def test_dist_test_prints_coco_map(trained):
 
 
 def test_mim_test_prints_coco_map(trained):
-    proc = _run(
+    proc = trained.run_tool(
         [
             sys.executable,
             '-m',
@@ -174,10 +152,9 @@ def test_mim_test_prints_coco_map(trained):
         assert re.search(MAP_RE.format(metric), proc.output), metric
 
 
-def test_missing_dataset_prints_layout(tmp_path):
-    proc = _run(
-        [sys.executable, TOOLS / 'train.py', CONFIG, '--work-dir', tmp_path],
-        cwd=tmp_path,
+def test_missing_dataset_prints_layout(tmp_path, run_tool):
+    proc = run_tool(
+        ['tools/train.py', CONFIG, '--work-dir', tmp_path], cwd=tmp_path
     )
     assert proc.returncode == 1
     assert 'Dataset not found' in proc.stderr
@@ -191,8 +168,8 @@ def _test_tool(trained, name: str, *extra) -> List[dict]:
     """``tools/test.py`` (one process) on the trained checkpoint; returns
     the predictions it dumped with ``--out``."""
     out_file = trained.root / f'{name}.pkl'
-    proc = _run(
-        [sys.executable, TOOLS / 'test.py', CONFIG]
+    proc = trained.run_tool(
+        ['tools/test.py', CONFIG]
         + [trained.work / 'epoch_2.pth', *extra]
         + ['--work-dir', trained.root / name, '--out', out_file]
         + ['--cfg-options', *_options(trained.data)],

@@ -4,6 +4,7 @@ goes through download -> ``tools/test.py``.
 
 * every config under ``configs/`` (``_base_`` excluded) has exactly one
   metafile entry, every entry's config exists, names are unique;
+* every Collection links to an existing README section;
 * ``Weights`` only for the public files of facts section 6;
 * the metafile's Parameters/FLOPs are get_flops's numbers (checked on the
   cheapest config);
@@ -24,13 +25,14 @@ import threading
 from pathlib import Path
 from typing import Dict, Iterator, List
 
-import numpy as np
 import pytest
 import torch
 import yaml
-from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
+from projects.van_lska.apis.config import REPO_ROOT as REPO
+from projects.van_lska.apis.metafiles import github_anchor
+from projects.van_lska.testing.tiny_data import make_tiny_imagenet
+
 CONFIGS = REPO / 'configs'
 INDEX = REPO / 'model-index.yml'
 PACKAGE = 'van-lska'
@@ -105,14 +107,41 @@ def test_metadata_and_weights():
     assert sorted(with_weights) == [f'van_lka_b{i}_in1k' for i in range(4)]
 
 
+def test_collections_link_to_readme_sections():
+    """``README: FILE#anchor`` of every Collection: the file exists and has
+    a heading with that GitHub anchor."""
+    links = []
+    for meta in (REPO / 'configs' / 'metafiles').glob('*.yml'):
+        for c in yaml.safe_load(meta.read_text()).get('Collections', []):
+            links.append(c['README'])
+    assert len(links) >= 6
+    for link in links:
+        path, _, anchor = link.partition('#')
+        readme = REPO / path
+        assert readme.is_file(), link
+        headings = [
+            line.lstrip('#')
+            for line in readme.read_text().splitlines()
+            if re.match(r'#{1,6} ', line)
+        ]
+        assert anchor in {github_anchor(h) for h in headings}, link
+
+
+def test_github_anchor():
+    assert github_anchor(' Model zoo: metafiles, `mim search`, downloads') == (
+        'model-zoo-metafiles-mim-search-downloads'
+    )
+    assert github_anchor('Speed, memory and the fast inference path') == (
+        'speed-memory-and-the-fast-inference-path'
+    )
+
+
 def test_metafile_numbers_are_get_flops_numbers():
-    sys.path.insert(0, str(REPO / 'tools' / 'analysis_tools'))
-    import get_flops
     from mmengine.config import Config
 
-    result = get_flops.analyse(
-        Config.fromfile(str(CONFIGS / 'van_lka_b0_in1k.py'))
-    )
+    from projects.van_lska.analysis.complexity import analyse
+
+    result = analyse(Config.fromfile(str(CONFIGS / 'van_lka_b0_in1k.py')))
     (entry,) = [e for e in load_entries() if e['Name'] == 'van_lka_b0_in1k']
     assert entry['Metadata']['Parameters'] == result['params']
     assert entry['Metadata']['FLOPs'] == result['flops']
@@ -182,33 +211,23 @@ def file_server(tmp_path: Path) -> Iterator[tuple]:
         server.server_close()
 
 
-def make_imagenet_val(root: Path, per_class: Dict[str, int]) -> None:
-    """``root/val/<class>/<i>.jpg``: 32x32 random images."""
-    rng = np.random.default_rng(0)
-    for cls, count in per_class.items():
-        folder = root / 'val' / cls
-        folder.mkdir(parents=True)
-        for i in range(count):
-            pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
-            Image.fromarray(pixels).save(folder / f'{i}.jpg')
+@pytest.fixture
+def run_ok(run_tool, tmp_path):
+    """``run_ok(cmd)``: ``run_tool`` with a private ``TORCH_HOME``; asserts
+    success and returns the output."""
 
+    def run(cmd: List) -> str:
+        proc = run_tool(cmd, env={'TORCH_HOME': str(tmp_path / 'torch')})
+        assert proc.returncode == 0, proc.output[-4000:]
+        return proc.output
 
-def run_tool(args: List[str], env: Dict[str, str]) -> str:
-    proc = subprocess.run(
-        [sys.executable, *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-4000:]
-    return out
+    return run
 
 
 @pytest.mark.slow
-def test_published_checkpoint_downloads_and_evaluates(tmp_path, file_server):
+def test_published_checkpoint_downloads_and_evaluates(
+    tmp_path, file_server, run_ok
+):
     from mmengine.config import Config
     from mmpretrain.registry import MODELS
 
@@ -234,15 +253,13 @@ def test_published_checkpoint_downloads_and_evaluates(tmp_path, file_server):
         raw,
     )
 
-    env = {**os.environ, 'TORCH_HOME': str(tmp_path / 'torch')}
     www, base_url = file_server
-    out = run_tool(
+    out = run_ok(
         [
             'tools/model_converters/publish_model.py',
-            str(raw),
-            str(www / 'van_lka_b0_test'),
-        ],
-        env,
+            raw,
+            www / 'van_lka_b0_test',
+        ]
     )
     (published,) = www.glob('van_lka_b0_test-*.pth')
     assert re.fullmatch(r'van_lka_b0_test-[0-9a-f]{8}\.pth', published.name)
@@ -251,14 +268,13 @@ def test_published_checkpoint_downloads_and_evaluates(tmp_path, file_server):
     assert set(stripped) == {'meta', 'state_dict'}
 
     dest = tmp_path / 'downloads'
-    out = run_tool(
+    out = run_ok(
         [
             'tools/misc/download_checkpoint.py',
             f'{base_url}/{published.name}',
             '--dest',
-            str(dest),
-        ],
-        env,
+            dest,
+        ]
     )
     local = dest / published.name
     assert local.read_bytes() == published.read_bytes()
@@ -267,14 +283,14 @@ def test_published_checkpoint_downloads_and_evaluates(tmp_path, file_server):
     # 3 images of class 'a' (label 0), 1 of class 'b' (label 1): a model
     # that always answers 0 scores exactly 75% top-1; a random one ~0%.
     data = tmp_path / 'imagenet'
-    make_imagenet_val(data, {'a': 3, 'b': 1})
-    out = run_tool(
+    make_tiny_imagenet(data, {'a': 3, 'b': 1}, splits=('val',))
+    out = run_ok(
         [
             'tools/test.py',
-            str(config),
-            str(local),
+            config,
+            local,
             '--work-dir',
-            str(tmp_path / 'work'),
+            tmp_path / 'work',
             '--cfg-options',
             'model.backbone.init_cfg=None',
             f'test_dataloader.dataset.data_root={data}',
@@ -284,8 +300,7 @@ def test_published_checkpoint_downloads_and_evaluates(tmp_path, file_server):
             'test_dataloader.num_workers=0',
             'test_dataloader.persistent_workers=False',
             'test_evaluator.topk=[1]',
-        ],
-        env,
+        ]
     )
     match = re.search(r'accuracy/top1: ([\d.]+)', out)
     assert match, out[-3000:]

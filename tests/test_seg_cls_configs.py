@@ -9,18 +9,20 @@ import re
 from pathlib import Path
 from typing import Dict, List
 
-import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner, load_checkpoint
-from PIL import Image
 
+from projects.van_lska.apis.config import REPO_ROOT as REPO
+from projects.van_lska.apis.config import sync_bn_to_bn
+from projects.van_lska.testing.randomize import randomize_
+from projects.van_lska.testing.tiny_data import IMAGENET_CLASSES
 from projects.van_lska.weights import to_official
 
-REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.usefixtures('one_thread')
 ARCHS = ('b0', 'b1', 'b2', 'b3')
 ATTENTIONS = ('lka', 'lska')
 SEG_CONFIGS = [
@@ -175,79 +177,7 @@ def test_lska_kernel_size_override():
     assert unit.DW_D_conv_h.dilation[1] == 3
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine two OpenMP threads
-    make these small convolutions up to 100x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-# ------------------------------------------------------------- tiny data
-def make_ade20k(root: Path, n_train: int = 2, n_val: int = 2) -> Path:
-    """ADEChallengeData2016 layout: JPEG images and PNG label maps with
-    values 0..150 (0 = 'other', ignored through reduce_zero_label)."""
-    rng = np.random.default_rng(0)
-    for split, n in (('training', n_train), ('validation', n_val)):
-        (root / 'images' / split).mkdir(parents=True)
-        (root / 'annotations' / split).mkdir(parents=True)
-        for i in range(n):
-            h, w = 72 + 8 * i, 96
-            img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
-            label = np.zeros((h, w), np.uint8)
-            label[: h // 2] = rng.integers(1, 151)
-            label[h // 2 :, : w // 2] = 150
-            label[h // 2 :, w // 2 :] = 0
-            name = f'ADE_{split}_{i:08d}'
-            Image.fromarray(img).save(root / 'images' / split / f'{name}.jpg')
-            Image.fromarray(label).save(
-                root / 'annotations' / split / f'{name}.png'
-            )
-    return root
-
-
-CLASSES = ('n01440764', 'n01443537', 'n01484850')
-
-
-def make_imagenet(root: Path, per_class: int = 2) -> Path:
-    """ImageNet folder layout: ``{train,val}/<wnid>/*.JPEG``."""
-    rng = np.random.default_rng(1)
-    for split in ('train', 'val'):
-        for c, wnid in enumerate(CLASSES):
-            folder = root / split / wnid
-            folder.mkdir(parents=True)
-            for i in range(per_class):
-                img = rng.integers(0, 256, (80, 72 + 4 * i, 3), np.uint8)
-                img[..., c] = 255  # a learnable hint, not needed
-                Image.fromarray(img).save(folder / f'{wnid}_{i}.JPEG')
-    return root
-
-
-@pytest.fixture(scope='module')
-def ade_root(tmp_path_factory) -> Path:
-    return make_ade20k(tmp_path_factory.mktemp('ade') / 'ADEChallengeData2016')
-
-
-@pytest.fixture(scope='module')
-def imagenet_root(tmp_path_factory) -> Path:
-    return make_imagenet(tmp_path_factory.mktemp('imagenet'))
-
-
 # ------------------------------------------------- config shrinking helpers
-def sync_bn_to_bn(node):
-    """Every ``SyncBN`` of a config tree -> ``BN`` (single CPU process)."""
-    if isinstance(node, dict):
-        if node.get('type') == 'SyncBN':
-            node['type'] = 'BN'
-        for value in node.values():
-            sync_bn_to_bn(value)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            sync_bn_to_bn(value)
-
-
 def shrink_pipeline(pipeline: List[Dict]) -> None:
     for t in pipeline:
         kind = t['type']
@@ -286,8 +216,9 @@ def tiny_cfg(name: str, data_root: Path, work_dir: Path) -> Config:
     else:
         for split in ('train', 'val', 'test'):
             dataset = cfg[f'{split}_dataloader'].dataset
-            dataset.metainfo = dict(classes=CLASSES)
-        cfg.train_dataloader.batch_size = len(CLASSES) * 2  # one iteration
+            dataset.metainfo = dict(classes=IMAGENET_CLASSES)
+        # one iteration (2 images per class)
+        cfg.train_dataloader.batch_size = len(IMAGENET_CLASSES) * 2
         cfg.train_cfg.max_epochs = 1
     return cfg
 
@@ -321,15 +252,15 @@ def train_and_evaluate(cfg: Config) -> Dict[str, float]:
 
 
 @pytest.mark.parametrize('name', SEG_CONFIGS)
-def test_seg_config_trains_and_evaluates(name, ade_root, tmp_path):
-    cfg = tiny_cfg(name, ade_root, tmp_path)
+def test_seg_config_trains_and_evaluates(name, tiny_ade20k, tmp_path):
+    cfg = tiny_cfg(name, tiny_ade20k, tmp_path)
     metrics = train_and_evaluate(cfg)
     assert 0.0 <= metrics['mIoU'] <= 100.0
 
 
 @pytest.mark.parametrize('name', CLS_CONFIGS)
-def test_cls_config_trains_and_evaluates(name, imagenet_root, tmp_path):
-    cfg = tiny_cfg(name, imagenet_root, tmp_path)
+def test_cls_config_trains_and_evaluates(name, tiny_imagenet, tmp_path):
+    cfg = tiny_cfg(name, tiny_imagenet, tmp_path)
     metrics = train_and_evaluate(cfg)
     assert 0.0 <= metrics['accuracy/top1'] <= 100.0
 
@@ -375,10 +306,7 @@ def build_segmentor(name: str):
 def test_load_official_full_segmentor(name, mmseg_mlp, tmp_path):
     torch.manual_seed(0)
     src = build_segmentor(name)
-    with torch.no_grad():  # distinct BN statistics, so a miss would show
-        for key, t in src.state_dict().items():
-            if key.endswith(('running_mean', 'running_var')):
-                t.copy_(torch.rand_like(t) + 0.5)
+    randomize_(src)  # distinct BN statistics, so a miss would show
     state = official_full_state(src.state_dict(), mmseg_mlp)
     assert 'backbone.block1.0.attn.spatial_gating_unit.conv0.weight' in state
     assert 'backbone.patch_embed1.proj.weight' in state

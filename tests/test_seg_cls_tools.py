@@ -5,42 +5,26 @@ a segmentation and a classification config on tiny data."""
 
 import importlib
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Dict, List
 
 import pytest
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-from test_seg_cls_configs import (
-    CLASSES,
-    make_ade20k,
-    make_imagenet,
+
+from projects.van_lska.apis.config import REPO_ROOT as REPO
+from projects.van_lska.testing.tiny_data import (
+    IMAGENET_CLASSES,
+    make_tiny_ade20k,
+    make_tiny_imagenet,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-GET_FLOPS = REPO / 'tools' / 'analysis_tools' / 'get_flops.py'
-ENV = {
-    **os.environ,
-    'PYTHONPATH': os.pathsep.join(
-        [str(REPO), os.environ.get('PYTHONPATH', '')]
-    ),
-    'OMP_NUM_THREADS': '1',
-}
+GET_FLOPS = 'tools/analysis_tools/get_flops.py'
 
 
-def get_flops(config: str, *args: str) -> Dict:
+def get_flops(run_tool, config: str, *args: str) -> Dict:
     """Run the tool with ``--json`` and parse its stdout."""
-    proc = subprocess.run(
-        [sys.executable, str(GET_FLOPS), config, '--json', *args],
-        cwd=REPO,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = run_tool([GET_FLOPS, config, '--json', *args])
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -73,8 +57,10 @@ def direct_parameter_count(config: str, options: Dict = None) -> int:
         ),
     ],
 )
-def test_get_flops_counts_all_parameters(config, args, codebase, shape):
-    result = get_flops(config, *args)
+def test_get_flops_counts_all_parameters(
+    config, args, codebase, shape, run_tool
+):
+    result = get_flops(run_tool, config, *args)
     assert result['codebase'] == codebase
     assert result['input_shape'] == (shape or [128, 128])
     assert result['params'] == direct_parameter_count(config)
@@ -83,40 +69,26 @@ def test_get_flops_counts_all_parameters(config, args, codebase, shape):
     assert result['flops_by_part']['backbone'] > 0
 
 
-def test_get_flops_matches_paper_and_scales():
+def test_get_flops_matches_paper_and_scales(run_tool):
     """VAN-B0: 0.9 GFLOPs at 224 (paper); a conv net's FLOPs grow with the
     pixel count."""
     config = 'configs/van_lka_b0_in1k.py'
-    small = get_flops(config)
+    small = get_flops(run_tool, config)
     assert abs(small['gflops'] - 0.9) < 0.05
-    big = get_flops(config, '--shape', '448')
+    big = get_flops(run_tool, config, '--shape', '448')
     assert big['input_shape'] == [448, 448]
     assert 3.9 < big['flops'] / small['flops'] < 4.1
 
 
-def test_get_flops_cfg_options_and_text_output(tmp_path):
+def test_get_flops_cfg_options_and_text_output(tmp_path, run_tool):
     """--cfg-options changes the model; the text report and a --json file
     come out together."""
     config = 'configs/van_lska_b0_in1k.py'
     out = tmp_path / 'flops.json'
     option = 'model.backbone.kernel_size=35'
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(GET_FLOPS),
-            config,
-            '--shape',
-            '64',
-            '--cfg-options',
-            option,
-            '--json',
-            str(out),
-        ],
-        cwd=REPO,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    proc = run_tool(
+        [GET_FLOPS, config, '--shape', '64']
+        + ['--cfg-options', option, '--json', out]
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'Params:' in proc.stdout and 'FLOPs:' in proc.stdout
@@ -128,22 +100,9 @@ def test_get_flops_cfg_options_and_text_output(tmp_path):
     assert result['params'] != direct_parameter_count(config)
 
 
-def test_get_flops_rejects_bad_shape():
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(GET_FLOPS),
-            'configs/van_lka_b0_in1k.py',
-            '--shape',
-            '1',
-            '2',
-            '3',
-        ],
-        cwd=REPO,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=600,
+def test_get_flops_rejects_bad_shape(run_tool):
+    proc = run_tool(
+        [GET_FLOPS, 'configs/van_lka_b0_in1k.py', '--shape', '1', '2', '3']
     )
     assert proc.returncode != 0
     assert '--shape takes H W' in proc.stderr
@@ -151,42 +110,25 @@ def test_get_flops_rejects_bad_shape():
 
 
 # ---------------------------------------------------------- dist_train.sh
-def dist_train(config: str, work_dir: Path, options: List[str]) -> str:
+def dist_train(
+    run_tool, config: str, work_dir: Path, options: List[str]
+) -> str:
     """``tools/dist_train.sh CONFIG 2`` on the CPU; returns its log."""
-    env = {
-        **ENV,
-        'PORT': str(29600 + os.getpid() % 300),
-        'PYTHON': sys.executable,
-    }
-    env.pop('CUDA_VISIBLE_DEVICES', None)
-    proc = subprocess.run(
-        [
-            'bash',
-            'tools/dist_train.sh',
-            config,
-            '2',
-            '--work-dir',
-            str(work_dir),
-            '--cfg-options',
-            *options,
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
+    proc = run_tool(
+        ['tools/dist_train.sh', config, '2', '--work-dir', work_dir]
+        + ['--cfg-options', *options],
         timeout=900,
     )
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log[-5000:]
-    return log
+    assert proc.returncode == 0, proc.output[-5000:]
+    return proc.output
 
 
 SMALL = 32  # crop size of the runs below
 
 
 @pytest.mark.slow
-def test_dist_train_segmentation(tmp_path):
-    root = make_ade20k(tmp_path / 'ADEChallengeData2016', n_train=4)
+def test_dist_train_segmentation(tmp_path, run_tool):
+    root = make_tiny_ade20k(tmp_path / 'ADEChallengeData2016', n_train=4)
     scale = f'({2 * SMALL},{SMALL})'
     pipeline = 'train_dataloader.dataset.pipeline'
     val_pipeline = 'val_dataloader.dataset.pipeline'
@@ -209,16 +151,18 @@ def test_dist_train_segmentation(tmp_path):
         'default_hooks.logger.interval=1',
         'default_hooks.checkpoint.interval=2',
     ]
-    log = dist_train('configs/fpn_van_lska_b0.py', tmp_path / 'work', options)
+    log = dist_train(
+        run_tool, 'configs/fpn_van_lska_b0.py', tmp_path / 'work', options
+    )
     assert 'Iter(train) [2/2]' in log
     assert 'mIoU' in log
     assert (tmp_path / 'work' / 'iter_2.pth').is_file()
 
 
 @pytest.mark.slow
-def test_dist_train_classification(tmp_path):
-    root = make_imagenet(tmp_path / 'imagenet', per_class=4)
-    classes = '[' + ','.join(f"'{c}'" for c in CLASSES) + ']'
+def test_dist_train_classification(tmp_path, run_tool):
+    root = make_tiny_imagenet(tmp_path / 'imagenet', per_class=4)
+    classes = '[' + ','.join(f"'{c}'" for c in IMAGENET_CLASSES) + ']'
     pipeline = 'train_dataloader.dataset.pipeline'
     val_pipeline = 'val_dataloader.dataset.pipeline'
     options = [
@@ -239,28 +183,20 @@ def test_dist_train_classification(tmp_path):
         'train_cfg.max_epochs=1',
         'default_hooks.logger.interval=1',
     ]
-    log = dist_train('configs/van_lska_b0_in1k.py', tmp_path / 'work', options)
+    log = dist_train(
+        run_tool, 'configs/van_lska_b0_in1k.py', tmp_path / 'work', options
+    )
     assert 'Epoch(train) [1][2/2]' in log
     assert 'accuracy/top1' in log
     assert (tmp_path / 'work' / 'epoch_1.pth').is_file()
 
 
 # ------------------------------------------ missing dataset / weights
-def train_py(config: str, cwd: Path, options: List[str]):
-    return subprocess.run(
-        [
-            sys.executable,
-            str(REPO / 'tools' / 'train.py'),
-            str(REPO / config),
-            '--work-dir',
-            str(cwd / 'work'),
-            *(['--cfg-options', *options] if options else []),
-        ],
+def train_py(run_tool, config: str, cwd: Path, options: List[str]):
+    return run_tool(
+        ['tools/train.py', REPO / config, '--work-dir', cwd / 'work']
+        + (['--cfg-options', *options] if options else []),
         cwd=cwd,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=600,
     )
 
 
@@ -271,22 +207,25 @@ def train_py(config: str, cwd: Path, options: List[str]):
         ('configs/van_lska_b2_in1k.py', 'imagenet'),
     ],
 )
-def test_train_without_dataset_says_where_to_put_it(config, folder, tmp_path):
-    proc = train_py(config, tmp_path, [])
+def test_train_without_dataset_says_where_to_put_it(
+    config, folder, tmp_path, run_tool
+):
+    proc = train_py(run_tool, config, tmp_path, [])
     assert proc.returncode != 0
     assert 'Dataset not found' in proc.stderr
     assert folder in proc.stderr
     assert 'Traceback' not in proc.stderr
 
 
-def test_lska_segmentor_without_weights_explains(tmp_path):
+def test_lska_segmentor_without_weights_explains(
+    tmp_path, tiny_ade20k, run_tool
+):
     """The local LSKA checkpoint is missing (cwd has no data/pretrained)."""
-    root = make_ade20k(tmp_path / 'ADEChallengeData2016')
     options = [
-        f'train_dataloader.dataset.data_root={root}',
-        f'val_dataloader.dataset.data_root={root}',
+        f'train_dataloader.dataset.data_root={tiny_ade20k}',
+        f'val_dataloader.dataset.data_root={tiny_ade20k}',
     ]
-    proc = train_py('configs/fpn_van_lska_b1.py', tmp_path, options)
+    proc = train_py(run_tool, 'configs/fpn_van_lska_b1.py', tmp_path, options)
     assert proc.returncode != 0
     assert 'data/pretrained/van_lska_b1_k23.pth' in proc.stderr
     assert 'van_convert.py' in proc.stderr

@@ -12,26 +12,9 @@ Examples::
 """
 
 import argparse
-import os.path as osp
-import sys
 
-# `projects.van_lska` (the configs' custom_imports) without installation.
-_REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if _REPO not in sys.path:
-    sys.path.insert(1, _REPO)
-
-from mmengine.config import Config  # noqa: E402
-from mmengine.logging import print_log  # noqa: E402
-from runner_setup import (  # noqa: E402
-    add_common_args,
-    build_runner,
-    check_checkpoint,
-    check_data,
-    check_pretrained,
-    codebase_of,
-    parse_common,
-    prepare_runtime,
-)
+from projects.van_lska.apis.runner import add_common_args, parse_common
+from projects.van_lska.apis.train import run_train
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -64,62 +47,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parse_common(parser, argv)
 
 
-def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
-    """Apply the command line to ``cfg`` (as mmdet's train.py does)."""
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-
-    # work_dir: CLI > config > ./work_dirs/CONFIG_NAME (runs go into
-    # timestamped sub-folders, nothing is overwritten)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join(
-            './work_dirs', osp.splitext(osp.basename(args.config))[0]
-        )
-
-    if args.amp:
-        if cfg.optim_wrapper.get('type') == 'AmpOptimWrapper':
-            print_log('AMP training is already enabled in the config.')
-        else:
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-
-    if args.auto_scale_lr:
-        scale = cfg.get('auto_scale_lr')
-        if scale and 'enable' in scale and 'base_batch_size' in scale:
-            cfg.auto_scale_lr.enable = True
-        else:
-            raise RuntimeError(
-                'Can not find "auto_scale_lr" or "auto_scale_lr.enable" or '
-                '"auto_scale_lr.base_batch_size" in your configuration file.'
-            )
-
-    # resume from a given checkpoint > auto resume from the work dir
-    if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
-    elif args.resume is not None:
-        cfg.resume = True
-        cfg.load_from = args.resume
-    return cfg
-
-
 def main(argv=None) -> None:
     args = parse_args(argv)
-    cfg = merge_args(Config.fromfile(args.config), args)
-    scope = codebase_of(cfg)
-
-    # Fail early and readably on missing data / weights.
-    check_data(cfg, ('train', 'val'))
-    check_pretrained(cfg)
-    check_checkpoint(cfg.get('load_from'))
-
-    prepare_runtime(cfg, scope)
-
-    runner = build_runner(cfg)
-    runner.train()
+    run_train(
+        args.config,
+        work_dir=args.work_dir,
+        amp=args.amp,
+        auto_scale_lr=args.auto_scale_lr,
+        resume=args.resume,
+        cfg_options=args.cfg_options,
+        launcher=args.launcher,
+    )
 
 
 if __name__ == '__main__':

@@ -1,5 +1,6 @@
 # Copyright (c) VAN-LSKA suite contributors. All rights reserved.
-"""Reference implementations the benchmark compares our backbones against.
+"""Reference implementations the benchmark and the tests compare our
+backbones against.
 
 * LKA: mmpretrain's own ``VAN`` backbone, unchanged.
 * LSKA: a plain re-statement of the LSKA paper's module (Lau et al., 2024,
@@ -29,7 +30,14 @@ AUTHOR_LSKA_TABLE: Dict[int, Tuple[Tuple[int, int], Tuple[int, int], int]] = {
 
 
 class ReferenceLSKA(nn.Module):
-    """The LSKA gating as in the paper's code. ``(N, C, H, W)`` in and out."""
+    """The LSKA gating as in the paper's code.
+
+    Args:
+        dim: channels ``C``.
+        k_size: the LSKA kernel size, a key of :data:`AUTHOR_LSKA_TABLE`.
+
+    Shapes: ``(N, C, H, W)`` in and out.
+    """
 
     def __init__(self, dim: int, k_size: int) -> None:
         super().__init__()
@@ -76,6 +84,9 @@ _LSKA_NAMES = {
     'DW_D_conv_v': 'conv_spatial_v',
 }
 
+#: LayerNorm eps after each stage of the references (the official VAN's).
+REFERENCE_LN_EPS = 1e-6
+
 _MMPRETRAIN_ARCHS = {'b0': 'tiny', 'b1': 'small', 'b2': 'base', 'b3': 'large'}
 
 
@@ -83,7 +94,7 @@ def build_reference(
     arch: str,
     attention: str,
     kernel_size: int,
-    ln_eps: float = 1e-6,
+    ln_eps: float = REFERENCE_LN_EPS,
 ) -> nn.Module:
     """mmpretrain's ``VAN`` (LKA, kernel 21 only) or the same network with
     :class:`ReferenceLSKA` gating (the authors' six kernel sizes).

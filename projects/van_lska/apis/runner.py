@@ -1,8 +1,10 @@
 # Copyright (c) VAN-LSKA suite contributors. All rights reserved.
-"""Shared set-up of ``tools/train.py`` and ``tools/test.py``.
+"""Runtime set-up shared by ``tools/train.py`` and ``tools/test.py``
+(:mod:`projects.van_lska.apis.train`, :mod:`projects.van_lska.apis.test`).
 
 One tool set serves mmdet, mmseg and mmpretrain configs: the codebase is the
-config's ``default_scope``. This module
+config's ``default_scope`` (:func:`~projects.van_lska.apis.config.
+codebase_of`). This module
 
 * registers that codebase's modules and picks its runner,
 * makes a machine without a GPU work (gloo instead of NCCL, SyncBN -> BN,
@@ -20,31 +22,12 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 import torch
 from mmengine.config import Config
 
-CODEBASES = ('mmdet', 'mmseg', 'mmpretrain')
-_SYNC_BN = ('SyncBN', 'MMSyncBN', 'TorchSyncBN')
-
-
-def codebase_of(cfg: Config) -> str:
-    """``'mmdet'``, ``'mmseg'`` or ``'mmpretrain'`` from ``default_scope``.
-
-    Raises:
-        ValueError: the config names another (or no) scope.
-    """
-    scope = cfg.get('default_scope', None)
-    if scope not in CODEBASES:
-        raise ValueError(
-            f'default_scope must be one of {CODEBASES}, got {scope!r}'
-        )
-    return scope
-
-
-def register_codebase(scope: str) -> None:
-    """Register every module of ``scope`` and make it the default scope."""
-    utils = importlib.import_module(f'{scope}.utils')
-    utils.register_all_modules(init_default_scope=False)
-    from mmengine.registry import init_default_scope
-
-    init_default_scope(scope)
+from projects.van_lska.apis.config import (
+    codebase_of,
+    register_codebase,
+    sync_bn_to_bn,
+)
+from projects.van_lska.models.van import missing_pretrained_message
 
 
 def build_runner(cfg: Config):
@@ -54,8 +37,8 @@ def build_runner(cfg: Config):
 
     if 'runner_type' not in cfg:
         return Runner.from_cfg(cfg)
-    runners = importlib.import_module(f'{codebase_of(cfg)}.registry').RUNNERS
-    return runners.build(cfg)
+    scope = codebase_of(cfg)
+    return importlib.import_module(f'{scope}.registry').RUNNERS.build(cfg)
 
 
 def is_main_process() -> bool:
@@ -76,21 +59,6 @@ def fail(message: str, code: int = 1) -> None:
 # --------------------------------------------------------------------------
 # Machines without a GPU
 # --------------------------------------------------------------------------
-def _revert_sync_bn(obj: Any) -> int:
-    """Replace SyncBN norm types by ``BN`` in nested config dicts."""
-    count = 0
-    if isinstance(obj, dict):
-        if obj.get('type') in _SYNC_BN:
-            obj['type'] = 'BN'
-            count += 1
-        for value in obj.values():
-            count += _revert_sync_bn(value)
-    elif isinstance(obj, (list, tuple)):
-        for value in obj:
-            count += _revert_sync_bn(value)
-    return count
-
-
 def _set_dist_env_from(launcher: str) -> None:
     """``RANK``/``WORLD_SIZE``/``LOCAL_RANK``/``MASTER_*`` for slurm and mpi
     (the pytorch launcher sets them itself)."""
@@ -128,7 +96,7 @@ def adapt_to_cpu(cfg: Config) -> bool:
     if torch.cuda.is_available():
         return False
     for key in list(cfg.keys()):
-        _revert_sync_bn(cfg[key])
+        sync_bn_to_bn(cfg[key])
     cfg.pop('sync_bn', None)
     env_cfg = cfg.setdefault('env_cfg', {})
     env_cfg.setdefault('dist_cfg', {})
@@ -286,18 +254,8 @@ def _pretrained_checkpoints(obj: Any) -> Iterable[str]:
 def check_pretrained(cfg: Config) -> None:
     """Exit with instructions when a local ``Pretrained`` file is absent."""
     for path in _pretrained_checkpoints(cfg.get('model')):
-        if osp.isfile(path):
-            continue
-        try:
-            from projects.van_lska.models.van import missing_pretrained_message
-
-            message = missing_pretrained_message('model', path)
-        except ImportError:
-            message = (
-                f'pretrained checkpoint {path!r} does not exist; to train '
-                'from scratch pass --cfg-options model.backbone.init_cfg=None'
-            )
-        fail(message)
+        if not osp.isfile(path):
+            fail(missing_pretrained_message('model', path))
 
 
 def check_checkpoint(path: Optional[str]) -> None:
@@ -340,6 +298,30 @@ def parse_common(parser, argv=None):
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
+
+
+def load_config(
+    config: str,
+    cfg_options: Optional[Dict] = None,
+    launcher: str = 'none',
+    work_dir: Optional[str] = None,
+) -> Config:
+    """The config with the command line applied (as mmdet's tools do).
+
+    ``work_dir``: the argument > the config's > ``./work_dirs/CONFIG_NAME``
+    (each run logs into a timestamped sub-folder; nothing is overwritten).
+    """
+    cfg = Config.fromfile(config)
+    cfg.launcher = launcher
+    if cfg_options is not None:
+        cfg.merge_from_dict(cfg_options)
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join(
+            './work_dirs', osp.splitext(osp.basename(config))[0]
+        )
+    return cfg
 
 
 def prepare_runtime(cfg: Config, scope: str) -> None:

@@ -1,8 +1,15 @@
 # Copyright (c) VAN-LSKA suite contributors. All rights reserved.
-"""A tiny COCO-format instance segmentation dataset for CPU tests.
+"""Tiny datasets for CPU tests, written into a folder the caller owns.
 
-``make_tiny_coco(root)`` writes ``root/annotations/instances_{train,val}2017
-.json`` and ``root/{train,val}2017/*.jpg``: small images (``HEIGHT x WIDTH``)
+* COCO instances (:func:`make_tiny_coco`), with ``--cfg-options`` helpers;
+* ADE20K semantic segmentation (:func:`make_tiny_ade20k`);
+* ImageNet folders (:func:`make_tiny_imagenet`).
+
+Every builder is deterministic (fixed seed) and returns the root it wrote.
+
+COCO: ``make_tiny_coco(root)`` writes
+``root/annotations/instances_{train,val}2017.json`` and
+``root/{train,val}2017/*.jpg``: small images (``HEIGHT x WIDTH``)
 with 1-3 filled shapes each (rectangles and triangles), boxes and polygon
 masks, in three COCO categories; the json lists all 80 COCO categories (so the
 configs' 80-class ``CocoDataset`` and ``CocoMetric`` work unchanged).
@@ -14,10 +21,11 @@ that point a COCO config at the tiny data with tiny image scales.
 import json
 import os.path as osp
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
+from PIL import Image
 
 HEIGHT, WIDTH = 96, 128
 #: (COCO category id, COCO class name)
@@ -191,13 +199,83 @@ def tiny_pipeline_cli_options() -> List[str]:
     ]
 
 
+# --------------------------------------------------------------- ADE20K
+def make_tiny_ade20k(
+    root: Union[str, Path], n_train: int = 2, n_val: int = 2
+) -> Path:
+    """ADEChallengeData2016 layout under ``root``: ``images/{training,
+    validation}/*.jpg`` and ``annotations/.../*.png`` label maps with values
+    0..150 (0 = 'other', ignored through ``reduce_zero_label``); image ``i``
+    is ``(72 + 8 i) x 96``."""
+    root = Path(root)
+    rng = np.random.default_rng(0)
+    for split, n in (('training', n_train), ('validation', n_val)):
+        (root / 'images' / split).mkdir(parents=True)
+        (root / 'annotations' / split).mkdir(parents=True)
+        for i in range(n):
+            h, w = 72 + 8 * i, 96
+            img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+            label = np.zeros((h, w), np.uint8)
+            label[: h // 2] = rng.integers(1, 151)
+            label[h // 2 :, : w // 2] = 150
+            label[h // 2 :, w // 2 :] = 0
+            name = f'ADE_{split}_{i:08d}'
+            Image.fromarray(img).save(root / 'images' / split / f'{name}.jpg')
+            Image.fromarray(label).save(
+                root / 'annotations' / split / f'{name}.png'
+            )
+    return root
+
+
+# ------------------------------------------------------------- ImageNet
+#: Three ImageNet class folders (wnids) of the tiny ImageNet.
+IMAGENET_CLASSES: Tuple[str, ...] = ('n01440764', 'n01443537', 'n01484850')
+
+
+def make_tiny_imagenet(
+    root: Union[str, Path],
+    per_class: Union[int, Mapping[str, int]] = 2,
+    splits: Sequence[str] = ('train', 'val'),
+) -> Path:
+    """ImageNet folder layout under ``root``: ``<split>/<class>/*.JPEG``.
+
+    Args:
+        root: output folder.
+        per_class: images per class of :data:`IMAGENET_CLASSES`, or a
+            ``{class folder: count}`` mapping for other classes.
+        splits: the split folders to write.
+
+    Image ``i`` of a class is ``80 x (72 + 4 i)`` RGB noise with the class
+    index's channel set to 255 (a learnable hint).
+    """
+    root = Path(root)
+    counts = (
+        dict(per_class)
+        if isinstance(per_class, Mapping)
+        else dict.fromkeys(IMAGENET_CLASSES, per_class)
+    )
+    rng = np.random.default_rng(1)
+    for split in splits:
+        for c, (name, count) in enumerate(counts.items()):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(count):
+                img = rng.integers(0, 256, (80, 72 + 4 * i, 3), np.uint8)
+                img[..., c % 3] = 255
+                Image.fromarray(img).save(folder / f'{name}_{i}.JPEG')
+    return root
+
+
 __all__: Sequence[str] = (
     'CATEGORIES',
     'HEIGHT',
+    'IMAGENET_CLASSES',
     'TINY_SCALE',
     'WIDTH',
     'cli_options',
+    'make_tiny_ade20k',
     'make_tiny_coco',
+    'make_tiny_imagenet',
     'shrink_scales',
     'tiny_data_options',
     'tiny_pipeline_cli_options',

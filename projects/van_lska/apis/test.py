@@ -1,0 +1,219 @@
+# Copyright (c) VAN-LSKA suite contributors. All rights reserved.
+"""Testing (and evaluation) of a checkpoint of any of the suite's configs
+(``tools/test.py``).
+
+``--out``, ``--show``, ``--show-dir`` and ``--tta`` do what each codebase's
+own test tool does:
+
+* mmdet: ``out`` dumps predictions to a ``.pkl``; ``tta`` adds flip TTA
+  (``DetTTAModel``) unless the config has ``tta_model``/``tta_pipeline``.
+* mmseg: ``out`` is a folder for the predicted masks; ``tta`` needs the
+  config's ``tta_model`` and ``tta_pipeline``.
+* mmpretrain: ``out`` dumps predictions to a ``.pkl``; ``tta`` averages
+  the scores of the image and its flip (``AverageClsScoreTTA``).
+
+``deploy`` adds ``VANDeployHook`` to ``custom_hooks``.
+"""
+
+import warnings
+from copy import deepcopy
+from types import SimpleNamespace
+from typing import Dict, Optional
+
+from mmengine.config import Config, ConfigDict
+
+from projects.van_lska.apis.config import codebase_of
+from projects.van_lska.apis.runner import (
+    build_runner,
+    check_checkpoint,
+    check_data,
+    load_config,
+    prepare_runtime,
+)
+
+
+def _test_dataset(cfg: Config) -> ConfigDict:
+    """The innermost test dataset config (inside dataset wrappers)."""
+    dataset = cfg.test_dataloader.dataset
+    while 'dataset' in dataset:
+        dataset = dataset['dataset']
+    return dataset
+
+
+def enable_visualization(
+    cfg: Config,
+    scope: str,
+    show: bool = False,
+    show_dir: Optional[str] = None,
+    wait_time: float = 2,
+) -> None:
+    """``--show`` / ``--show-dir`` as in each codebase's test tool.
+
+    Raises:
+        RuntimeError: the config has no ``default_hooks.visualization``.
+    """
+    hooks = cfg.get('default_hooks') or {}
+    if 'visualization' not in hooks:
+        raise RuntimeError(
+            'VisualizationHook must be included in default_hooks, e.g. '
+            'default_hooks = dict(visualization=dict(type=...))'
+        )
+    hook = hooks['visualization']
+    if scope == 'mmdet':
+        from mmdet.engine.hooks.utils import trigger_visualization_hook
+
+        args = SimpleNamespace(
+            show=show, show_dir=show_dir, wait_time=wait_time
+        )
+        trigger_visualization_hook(cfg, args)
+    elif scope == 'mmseg':
+        hook['draw'] = True
+        if show:
+            hook['show'] = True
+            hook['wait_time'] = wait_time
+        if show_dir:
+            cfg.visualizer['save_dir'] = show_dir
+    else:  # mmpretrain
+        hook['enable'] = True
+        hook['show'] = show
+        hook['wait_time'] = wait_time
+        hook['out_dir'] = show_dir
+
+
+def enable_tta(cfg: Config, scope: str) -> None:
+    """``--tta``: wrap the model in the codebase's TTA model.
+
+    Raises:
+        RuntimeError: an mmseg config without ``tta_model`` and
+            ``tta_pipeline``.
+    """
+    if scope == 'mmseg':
+        if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
+            raise RuntimeError(
+                '--tta for mmseg needs `tta_model` and `tta_pipeline` in '
+                'the config'
+            )
+    if 'tta_model' not in cfg:
+        warnings.warn(
+            'Cannot find `tta_model` in config, using the default.',
+            stacklevel=2,
+        )
+        if scope == 'mmdet':
+            cfg.tta_model = dict(
+                type='DetTTAModel',
+                tta_cfg=dict(
+                    nms=dict(type='nms', iou_threshold=0.5), max_per_img=100
+                ),
+            )
+        else:
+            cfg.tta_model = dict(type='mmpretrain.AverageClsScoreTTA')
+    if 'tta_pipeline' not in cfg:
+        warnings.warn(
+            'Cannot find `tta_pipeline` in config, using flip TTA.',
+            stacklevel=2,
+        )
+        pipeline = deepcopy(_test_dataset(cfg).pipeline)
+        pack = (
+            dict(
+                type='PackDetInputs',
+                meta_keys=(
+                    'img_id',
+                    'img_path',
+                    'ori_shape',
+                    'img_shape',
+                    'scale_factor',
+                    'flip',
+                    'flip_direction',
+                ),
+            )
+            if scope == 'mmdet'
+            else pipeline[-1]
+        )
+        pipeline[-1] = dict(
+            type='TestTimeAug',
+            transforms=[
+                [
+                    dict(type='RandomFlip', prob=1.0),
+                    dict(type='RandomFlip', prob=0.0),
+                ],
+                [pack],
+            ],
+        )
+        cfg.tta_pipeline = pipeline
+    cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
+    _test_dataset(cfg).pipeline = cfg.tta_pipeline
+
+
+def apply_test_options(
+    cfg: Config,
+    checkpoint: str,
+    out: Optional[str] = None,
+    show: bool = False,
+    show_dir: Optional[str] = None,
+    wait_time: float = 2,
+    tta: bool = False,
+    deploy: bool = False,
+) -> Config:
+    """The test tool's options, in place (see the module docstring).
+
+    Raises:
+        ValueError: ``out`` of an mmdet/mmpretrain config is not a
+            ``.pkl``/``.pickle`` file.
+    """
+    scope = codebase_of(cfg)
+    cfg.load_from = checkpoint
+    if show or show_dir:
+        enable_visualization(cfg, scope, show, show_dir, wait_time)
+    if tta:
+        enable_tta(cfg, scope)
+    if out is not None:
+        if scope == 'mmseg':
+            cfg.test_evaluator['output_dir'] = out
+            cfg.test_evaluator['keep_results'] = True
+        elif not out.endswith(('.pkl', '.pickle')):
+            raise ValueError('The dump file (--out) must be a pkl file.')
+    if deploy:
+        hooks = list(cfg.get('custom_hooks', None) or [])
+        hooks.append(dict(type='VANDeployHook'))
+        cfg.custom_hooks = hooks
+    return cfg
+
+
+def run_test(
+    config: str,
+    checkpoint: str,
+    work_dir: Optional[str] = None,
+    out: Optional[str] = None,
+    show: bool = False,
+    show_dir: Optional[str] = None,
+    wait_time: float = 2,
+    tta: bool = False,
+    deploy: bool = False,
+    cfg_options: Optional[Dict] = None,
+    launcher: str = 'none',
+) -> Dict[str, float]:
+    """Evaluate ``checkpoint`` with ``config``'s test dataloader and
+    evaluator; a missing checkpoint or dataset ends the process with a
+    short message (exit 1) before anything is built.
+
+    Returns:
+        dict: the metrics (``runner.test()``).
+    """
+    cfg = load_config(config, cfg_options, launcher, work_dir)
+    apply_test_options(
+        cfg, checkpoint, out, show, show_dir, wait_time, tta, deploy
+    )
+    scope = codebase_of(cfg)
+
+    check_checkpoint(checkpoint)
+    check_data(cfg, ('test',))
+
+    prepare_runtime(cfg, scope)
+    runner = build_runner(cfg)
+    if out is not None and scope != 'mmseg':
+        if scope == 'mmdet':
+            from mmdet.evaluation import DumpDetResults as Dump
+        else:
+            from mmengine.evaluator import DumpResults as Dump
+        runner.test_evaluator.metrics.append(Dump(out_file_path=out))
+    return runner.test()
