@@ -20,6 +20,7 @@ and compare the configs against it with ``... compare SNAPSHOT``.
 """
 
 import argparse
+import contextlib
 import fnmatch
 import json
 import math
@@ -27,12 +28,20 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import (
+    Any,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 TUPLE_TAG = '__tuple__'
 FLOAT_TAG = '__float__'
-_MISSING = object()
 
 
 def to_jsonable(value: Any, where: str = '') -> Any:
@@ -94,6 +103,37 @@ def resolve_config(path: os.PathLike) -> Dict[str, Any]:
     return to_jsonable(Config.fromfile(str(path)).to_dict())
 
 
+@contextlib.contextmanager
+def metafiles_read_once() -> Iterator[None]:
+    """Read each upstream metafile once while resolving many configs.
+
+    mmengine resolves every ``'mmdet::...'`` base by first loading all the
+    package's metafiles (about 100 YAML files for mmdet, ~0.6 s) to look the
+    name up in them, for ``_base_`` files too. Inside this context the
+    YAML files that ``mmengine.config.utils`` loads are parsed once and
+    reused (it only reads them), which makes resolving the 58 configs ~20x
+    faster; the resolved configs are the same.
+    """
+    from mmengine.config import utils
+
+    load = utils.load
+    cache: Dict[Tuple[str, float], Any] = {}
+
+    def load_once(file, *args, **kwargs):
+        if args or kwargs or not isinstance(file, (str, Path)):
+            return load(file, *args, **kwargs)
+        key = (str(file), os.path.getmtime(file))
+        if key not in cache:
+            cache[key] = load(file)
+        return cache[key]
+
+    utils.load = load_once
+    try:
+        yield
+    finally:
+        utils.load = load
+
+
 def _relative_name(path: Path, root: Path) -> str:
     path = path.resolve()
     try:
@@ -111,13 +151,14 @@ def snapshot_configs(
     """Resolve each config and key it by its path relative to ``root``."""
     root = Path(root)
     snapshot: Dict[str, Any] = {}
-    for path in paths:
-        path = Path(path)
-        if not path.is_absolute():
-            path = root / path
-        if not path.is_file():
-            raise FileNotFoundError(f'config {path} does not exist')
-        snapshot[_relative_name(path, root)] = resolve_config(path)
+    with metafiles_read_once():
+        for path in paths:
+            path = Path(path)
+            if not path.is_absolute():
+                path = root / path
+            if not path.is_file():
+                raise FileNotFoundError(f'config {path} does not exist')
+            snapshot[_relative_name(path, root)] = resolve_config(path)
     return dict(sorted(snapshot.items()))
 
 
@@ -222,61 +263,97 @@ def diff_values(
     return []
 
 
+class _Any:
+    """Sentinel: an :class:`AllowedDifference` that accepts any value."""
+
+    def __repr__(self) -> str:
+        return 'ANY'
+
+
+ANY = _Any()
+KINDS = ('added', 'removed', 'changed')
+
+
 @dataclass(frozen=True)
 class AllowedDifference:
     """A difference the equality check accepts, with the reason why.
 
-    ``pattern`` is an ``fnmatch`` pattern on ``Difference.path`` (``*``
-    also matches dots and brackets); ``kind`` the kind it must have;
-    ``value`` (when not None) the only value the added/changed side may
-    hold; ``configs`` (when not None) an ``fnmatch`` pattern on the config
-    path it is limited to.
+    Attributes:
+        pattern: ``fnmatch`` pattern on :attr:`Difference.path` (``*`` also
+            matches dots and brackets), e.g. ``'*._scope_'``.
+        kind: the kind the difference must have (one of :data:`KINDS`).
+        reason: one line saying why the difference is harmless.
+        value: the only value the added/changed (or removed) side may hold;
+            :data:`ANY` for any value, or a callable that computes the
+            expected value from the config's snapshot (``before``) dict.
+        configs: ``fnmatch`` patterns on the config path; the rule applies
+            to configs matching any of them.
     """
 
     pattern: str
     kind: str
     reason: str
-    value: Any = None
-    configs: Optional[str] = None
+    value: Any = ANY
+    configs: Tuple[str, ...] = ('*',)
 
-    def matches(self, diff: Difference) -> bool:
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(
+                f'AllowedDifference kind {self.kind!r} is not one of {KINDS}'
+            )
+        if not self.reason.strip():
+            raise ValueError(
+                f'AllowedDifference {self.pattern!r} needs a reason'
+            )
+
+    def matches(self, diff: Difference, before: Dict[str, Any]) -> bool:
+        """Whether this rule accepts ``diff`` of a config whose snapshot is
+        ``before``."""
         if diff.kind != self.kind:
             return False
         if not fnmatch.fnmatchcase(diff.path, self.pattern):
             return False
-        if self.configs is not None and not fnmatch.fnmatchcase(
-            diff.config, self.configs
-        ):
+        if not any(fnmatch.fnmatchcase(diff.config, p) for p in self.configs):
             return False
+        if self.value is ANY:
+            return True
+        expected = self.value(before) if callable(self.value) else self.value
         side = diff.before if diff.kind == 'removed' else diff.after
-        return self.value is None or side == self.value
+        return not diff_values(expected, side)
 
 
 def compare_to_snapshot(
     snapshot: Dict[str, Any],
     allowed: Sequence[AllowedDifference] = (),
     root: os.PathLike = REPO_ROOT,
-) -> Tuple[List[Difference], List[Difference]]:
+) -> Tuple[List[Difference], List[Tuple[Difference, AllowedDifference]]]:
     """Resolve every config named in ``snapshot`` again and compare.
 
     Returns:
         ``(unexpected, accepted)``: the differences no rule of ``allowed``
-        matches, and those one does. The configs are equal up to
-        ``allowed`` when ``unexpected`` is empty. A config that no longer
-        exists is an unexpected difference at path ``<file>``.
+        matches, and the ``(difference, first matching rule)`` pairs of the
+        others. The configs are equal up to ``allowed`` when ``unexpected``
+        is empty. A config that no longer exists is an unexpected
+        difference at path ``<file>``.
     """
     unexpected: List[Difference] = []
-    accepted: List[Difference] = []
+    accepted: List[Tuple[Difference, AllowedDifference]] = []
+    with metafiles_read_once():
+        resolved = {
+            name: resolve_config(Path(root) / name)
+            for name in snapshot
+            if (Path(root) / name).is_file()
+        }
     for name, before in snapshot.items():
-        path = Path(root) / name
-        if not path.is_file():
+        if name not in resolved:
             unexpected.append(Difference(name, '<file>', 'removed'))
             continue
-        for diff in diff_values(before, resolve_config(path), name):
-            if any(rule.matches(diff) for rule in allowed):
-                accepted.append(diff)
-            else:
+        for diff in diff_values(before, resolved[name], name):
+            rule = next((r for r in allowed if r.matches(diff, before)), None)
+            if rule is None:
                 unexpected.append(diff)
+            else:
+                accepted.append((diff, rule))
     return unexpected, accepted
 
 
