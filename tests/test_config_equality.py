@@ -31,13 +31,6 @@ from projects.van_lska.testing.config_snapshot import (
 
 SNAPSHOT = Path(__file__).parent / 'snapshots' / 'config_snapshot.json'
 
-DET = (
-    'configs/maskrcnn_van_*',
-    'configs/retinanet_van_*',
-    'configs/cascade_maskrcnn_van_*',
-    'configs/sparse_rcnn_van_*',
-    'configs/quickstart/maskrcnn_*',
-)
 DET_1X = (
     'configs/maskrcnn_van_*',
     'configs/retinanet_van_*',

@@ -28,10 +28,11 @@ model = dict(
             bias=0.0,
         )
     ),
+    # (so no model-wide Linear/LayerNorm init_cfg as in mmpretrain's VAN)
     init_cfg=None,
 )
 # timm turns colour jitter off when auto-augment is on: mmpretrain's VAN
-# pipeline without its ColorJitter.
+# pipeline without its ColorJitter (fill values: the base's mean/std, 0.5).
 bgr_mean = [127.5, 127.5, 127.5]
 bgr_std = [127.5, 127.5, 127.5]
 train_pipeline = [
