@@ -12,19 +12,14 @@ Example::
         work_dirs/quickstart/det_XXX/iter_3000.pth --device cpu
 
 The drawings go to ``OUT_DIR/vis/`` (and, for detection, the raw
-predictions to ``OUT_DIR/preds/*.json``).
+predictions to ``OUT_DIR/preds/*.json``):
+:func:`projects.van_lska.apis.inference.image_demo`.
 """
 
 import argparse
-import glob
-import os
-import os.path as osp
-import sys
 from typing import List, Optional
 
-REPO_ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
-if REPO_ROOT not in sys.path:
-    sys.path.insert(0, REPO_ROOT)
+from projects.van_lska.apis.inference import image_demo
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -53,51 +48,18 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def task_of(config: str) -> str:
-    """``'mmdet'`` or ``'mmseg'``, from the config's ``default_scope``."""
-    from mmengine.config import Config
-
-    scope = Config.fromfile(config).get('default_scope', None)
-    if scope not in ('mmdet', 'mmseg'):
-        raise ValueError(
-            f'{config}: default_scope is {scope!r}; image_demo.py handles '
-            "mmdet and mmseg configs (use mmpretrain's ImageClassification"
-            'Inferencer for classification)'
-        )
-    return scope
-
-
 def main(argv: Optional[List[str]] = None) -> List[str]:
     """Run the demo; returns the written drawings."""
     args = parse_args(argv)
-    import projects.van_lska  # noqa: F401  (registers VAN_LKA/VAN_LSKA)
-
-    scope = task_of(args.config)
-    os.makedirs(args.out_dir, exist_ok=True)
-    if scope == 'mmdet':
-        from mmdet.apis import DetInferencer
-
-        inferencer = DetInferencer(
-            model=args.config, weights=args.checkpoint, device=args.device
-        )
-        inferencer(
-            args.img,
-            out_dir=args.out_dir,
-            pred_score_thr=args.score_thr,
-            no_save_pred=False,
-        )
-    else:
-        from mmseg.apis import MMSegInferencer
-
-        inferencer = MMSegInferencer(
-            model=args.config, weights=args.checkpoint, device=args.device
-        )
-        inferencer(args.img, out_dir=args.out_dir, opacity=args.opacity)
-    written = sorted(glob.glob(osp.join(args.out_dir, 'vis', '*')))
-    print(f'Drawings written to {osp.join(args.out_dir, "vis")}:')
-    for path in written:
-        print(f'  {path}')
-    return written
+    return image_demo(
+        args.img,
+        args.config,
+        args.checkpoint,
+        args.out_dir,
+        device=args.device,
+        score_thr=args.score_thr,
+        opacity=args.opacity,
+    )
 
 
 if __name__ == '__main__':

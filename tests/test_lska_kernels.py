@@ -15,15 +15,13 @@ import torch.nn.functional as F
 
 from projects.van_lska.models import LKA, LSKA, lka_kernels, lska_kernels
 from projects.van_lska.models.kernels import LSKA_AUTHOR_KERNEL_SIZES
+from projects.van_lska.testing.lska_reference import AUTHOR_LSKA_TABLE
+from projects.van_lska.testing.randomize import randomize_
 
-# The authors' table: k -> (k1, k2, dilation).
+# The authors' table (the reference module's, written from their code):
+# k -> (k1, k2, dilation).
 AUTHOR_TABLE = {
-    7: (3, 3, 2),
-    11: (3, 5, 2),
-    23: (5, 7, 3),
-    35: (5, 11, 3),
-    41: (5, 13, 3),
-    53: (5, 17, 3),
+    k: (k1, k2, d) for k, ((k1, _), (k2, _), d) in AUTHOR_LSKA_TABLE.items()
 }
 C = 3
 
@@ -36,10 +34,8 @@ def dilate(kernel: np.ndarray, d: int) -> np.ndarray:
 
 
 def randomize(module: torch.nn.Module, seed: int) -> None:
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen) * 0.3)
+    """Every weight ~ N(0, 0.3^2)."""
+    randomize_(module, seed, everything=True, std=0.3)
 
 
 def dense_equivalent(gating: LSKA):
@@ -79,6 +75,8 @@ def test_author_sizes_give_the_authors_convs(k):
     assert (h2.padding, v2.padding) == ((0, pad), (pad, 0))
     assert k1 + (k2 - 1) * d == k
     assert k in LSKA_AUTHOR_KERNEL_SIZES
+    (_, p1), (_, p2), _ = AUTHOR_LSKA_TABLE[k]  # the authors' paddings
+    assert (h1.padding, h2.padding) == ((0, p1), (0, p2))
 
 
 @pytest.mark.parametrize('trivial', [False, True])

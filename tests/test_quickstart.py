@@ -4,7 +4,6 @@
 drawings for Mask R-CNN and Semantic FPN, and demo/image_demo.py."""
 
 import filecmp
-import importlib.util
 import json
 import math
 import os
@@ -14,23 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
+from projects.van_lska.apis.quickstart import make_work_dir
 from projects.van_lska.datasets import SEG_CLASSES, generate_dataset
-
-REPO_ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
-
-
-def _load(relpath: str, name: str):
-    """Import a script by path (keeps tools/ and demo/ off sys.path)."""
-    spec = importlib.util.spec_from_file_location(
-        name, osp.join(REPO_ROOT, relpath)
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-quickstart = _load('tools/quickstart.py', 'van_lska_quickstart')
-image_demo = _load('demo/image_demo.py', 'van_lska_image_demo')
 
 SMALL = ['--num-train', '6', '--num-val', '2', '--size', '64', '64']
 
@@ -89,68 +73,94 @@ def test_generator_deterministic_and_valid(tmp_path):
 
 def test_work_dir_not_overwritten(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    args = quickstart.parse_args(['--task', 'seg'])
-    first = quickstart.make_work_dir(args)
+    first = make_work_dir(None, 'seg', force=False)
     open(osp.join(first, 'x'), 'w').close()
-    second = quickstart.make_work_dir(args)
+    second = make_work_dir(None, 'seg', force=False)
     assert first != second and osp.isdir(second)
-    assert first.startswith(str(tmp_path / 'work_dirs' / 'quickstart'))
-    args = quickstart.parse_args(['--work-dir', first])
+    assert first.startswith(str(tmp_path / 'work_dirs' / 'quickstart' / 'seg'))
     with pytest.raises(SystemExit, match='--force'):
-        quickstart.make_work_dir(args)
-    args = quickstart.parse_args(['--work-dir', first, '--force'])
-    assert quickstart.make_work_dir(args) == first
+        make_work_dir(first, 'seg', force=False)
+    assert make_work_dir(first, 'seg', force=True) == first
 
 
-def _run_quickstart(tmp_path, task):
+def _run_quickstart(tmp_path, task, run_tool):
+    """``tools/quickstart.py`` on a small dataset and 2 iterations; returns
+    the data root and the run's ``metrics.json``."""
     data = str(tmp_path / 'shapes')
     work_dir = str(tmp_path / f'wd_{task}')
     argv = ['--task', task, '--data-root', data, '--work-dir', work_dir]
-    result = quickstart.main(
-        argv + SMALL + ['--iters', '2', '--num-vis', '2', '--eval-untrained']
+    proc = run_tool(
+        ['tools/quickstart.py', *argv, *SMALL]
+        + ['--iters', '2', '--num-vis', '2', '--eval-untrained'],
+        cwd=tmp_path,
     )
+    assert proc.returncode == 0, proc.output[-3000:]
+    assert 'Quick start (' in proc.stdout and 'trained model' in proc.stdout
     assert osp.isfile(osp.join(data, 'coco/annotations/instances_val.json'))
-    assert osp.isfile(result['checkpoint'])
     with open(osp.join(work_dir, 'metrics.json')) as f:
-        written = json.load(f)
+        result = json.load(f)
+    assert result['work_dir'] == work_dir
+    assert osp.isfile(result['checkpoint'])
     for stage in ('untrained', 'trained'):
-        assert written[stage] == result[stage]
-        assert all(isinstance(v, float) for v in written[stage].values())
+        assert result[stage]
+        assert all(isinstance(v, float) for v in result[stage].values())
     assert len(result['pictures']) == 2
     for png in result['pictures']:
         img = cv2.imread(png)
         # Ground truth and prediction side by side.
         assert png.endswith('.png') and img.shape[1] == 2 * img.shape[0]
     # A second run into the same work dir is refused.
-    with pytest.raises(SystemExit):
-        quickstart.main(argv + SMALL + ['--iters', '1'])
+    proc = run_tool(
+        ['tools/quickstart.py', *argv, *SMALL, '--iters', '1'], cwd=tmp_path
+    )
+    assert proc.returncode != 0 and '--force' in proc.stderr
+    assert 'Traceback' not in proc.stderr
     return data, result
 
 
-def _run_demo(tmp_path, image, result):
-    out_dir = str(tmp_path / 'demo_out')
-    written = image_demo.main(
-        [image, result['config'], result['checkpoint'], '--out-dir', out_dir]
+def _run_demo(tmp_path, image, result, run_tool):
+    out_dir = tmp_path / 'demo_out'
+    proc = run_tool(
+        ['demo/image_demo.py', image, result['config'], result['checkpoint']]
+        + ['--out-dir', out_dir]
     )
+    assert proc.returncode == 0, proc.output[-3000:]
+    written = sorted((out_dir / 'vis').iterdir())
     assert len(written) == 1 and os.path.getsize(written[0]) > 0
+    assert str(written[0]) in proc.stdout
 
 
 @pytest.mark.slow
-def test_quickstart_det_and_demo(tmp_path):
-    data, result = _run_quickstart(tmp_path, 'det')
+def test_quickstart_det_and_demo(tmp_path, run_tool):
+    data, result = _run_quickstart(tmp_path, 'det', run_tool)
     for key in ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP'):
         value = result['trained'][key]
         assert isinstance(value, float) and math.isfinite(value)
         assert -1.0 <= value <= 1.0
-    _run_demo(tmp_path, osp.join(data, 'coco/val/000000.jpg'), result)
+    _run_demo(
+        tmp_path, osp.join(data, 'coco/val/000000.jpg'), result, run_tool
+    )
 
 
 @pytest.mark.slow
-def test_quickstart_seg_and_demo(tmp_path):
-    data, result = _run_quickstart(tmp_path, 'seg')
+def test_quickstart_seg_and_demo(tmp_path, run_tool):
+    data, result = _run_quickstart(tmp_path, 'seg', run_tool)
     for key in ('mIoU', 'aAcc'):
         value = result['trained'][key]
         assert isinstance(value, float) and 0.0 <= value <= 100.0
     _run_demo(
-        tmp_path, osp.join(data, 'ade/images/validation/000001.jpg'), result
+        tmp_path,
+        osp.join(data, 'ade/images/validation/000001.jpg'),
+        result,
+        run_tool,
+    )
+
+
+def test_demo_refuses_classification_configs(repo):
+    from projects.van_lska.apis.inference import demo_codebase
+
+    with pytest.raises(ValueError, match='ImageClassificationInferencer'):
+        demo_codebase(str(repo / 'configs' / 'van_lka_b0_in1k.py'))
+    assert demo_codebase(str(repo / 'configs' / 'fpn_van_lska_b0.py')) == (
+        'mmseg'
     )

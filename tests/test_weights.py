@@ -8,8 +8,6 @@ import logging
 import os
 import pickle
 import re
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,10 +15,7 @@ import torch
 from mmengine.logging import MessageHub, MMLogger
 
 from projects.van_lska import VAN_LKA, VAN_LSKA
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / 'tools' / 'model_converters'))
-import van_convert  # noqa: E402
+from projects.van_lska.apis.convert import convert_file
 
 # The official names (facts §5), written out here independently of the
 # converter under test: our segment -> official segment.
@@ -46,18 +41,6 @@ def official_name(key: str) -> str:
     if parts[2:4] == ['mlp', 'dwconv']:
         parts[3] = 'dwconv.dwconv'
     return '.'.join(parts)
-
-
-def random_model(cls, seed=0, **kwargs):
-    torch.manual_seed(seed)
-    model = cls(arch='b0', **kwargs)
-    with torch.no_grad():
-        for name, t in model.state_dict().items():
-            if name.endswith('running_var'):
-                t.copy_(torch.rand(t.shape) + 0.5)
-            elif not name.endswith('num_batches_tracked'):
-                t.copy_(torch.randn(t.shape) * 0.1)
-    return model.eval()
 
 
 def head(prefix):
@@ -136,8 +119,10 @@ FORMATS = [
 
 @pytest.mark.parametrize('fmt', FORMATS)
 @pytest.mark.parametrize('cls', [VAN_LKA, VAN_LSKA])
-def test_every_format_gives_identical_outputs(cls, fmt, tmp_path):
-    source = random_model(cls)
+def test_every_format_gives_identical_outputs(
+    cls, fmt, tmp_path, random_backbone
+):
+    source = random_backbone(cls)
     path = write_formats(source, tmp_path)[fmt]
     loaded = load_pretrained(cls, path)
     x = torch.randn(1, 3, 64, 64)
@@ -156,8 +141,8 @@ def assert_untouched(model, before):
 
 
 @pytest.mark.parametrize('fmt', ['ours_plain', 'official_classification'])
-def test_other_attention_type_is_refused(fmt, tmp_path):
-    path = write_formats(random_model(VAN_LKA), tmp_path)[fmt]
+def test_other_attention_type_is_refused(fmt, tmp_path, random_backbone):
+    path = write_formats(random_backbone(VAN_LKA), tmp_path)[fmt]
     target = VAN_LSKA(
         arch='b0', init_cfg=dict(type='Pretrained', checkpoint=str(path))
     )
@@ -170,7 +155,7 @@ def test_other_attention_type_is_refused(fmt, tmp_path):
         target.init_weights()
     assert_untouched(target, before)
 
-    path = write_formats(random_model(VAN_LSKA), tmp_path)[fmt]
+    path = write_formats(random_backbone(VAN_LSKA), tmp_path)[fmt]
     with pytest.raises(
         ValueError,
         match=r'LSKA with kernel_size=23 gating '
@@ -179,8 +164,8 @@ def test_other_attention_type_is_refused(fmt, tmp_path):
         load_pretrained(VAN_LKA, path)
 
 
-def test_other_kernel_size_and_variant_are_refused(tmp_path):
-    path = write_formats(random_model(VAN_LSKA), tmp_path)['ours_plain']
+def test_other_kernel_size_and_variant_are_refused(tmp_path, random_backbone):
+    path = write_formats(random_backbone(VAN_LSKA), tmp_path)['ours_plain']
     with pytest.raises(
         ValueError,
         match=r'LSKA with kernel_size=23 gating '
@@ -190,7 +175,7 @@ def test_other_kernel_size_and_variant_are_refused(tmp_path):
     with pytest.raises(ValueError, match=r'LSKA-trivial with kernel_size=23'):
         load_pretrained(VAN_LSKA, path, trivial=True)
     trivial = write_formats(
-        random_model(VAN_LKA, kernel_size=21, trivial=True), tmp_path / '..'
+        random_backbone(VAN_LKA, kernel_size=21, trivial=True), tmp_path / '..'
     )['ours_plain']
     with pytest.raises(
         ValueError,
@@ -261,8 +246,8 @@ def test_refused_inside_a_detector(tmp_path):
         load_checkpoint(retinanet('VAN_LSKA'), str(tmp_path / 'det.pth'))
 
 
-def test_missing_and_unexpected_keys_are_reported(tmp_path):
-    sd = random_model(VAN_LSKA).state_dict()
+def test_missing_and_unexpected_keys_are_reported(tmp_path, random_backbone):
+    sd = random_backbone(VAN_LSKA).state_dict()
     sd.pop('blocks2.0.mlp.fc1.weight')
     sd['blocks9.0.extra.weight'] = torch.zeros(1)
     torch.save(sd, tmp_path / 'partial.pth')
@@ -292,22 +277,29 @@ def test_missing_local_checkpoint_explains_what_to_do(tmp_path):
         model.init_weights()
 
 
-# ------------------------------------------------------------- converter CLI
+# ----------------------------------------------------------------- converter
 @pytest.mark.parametrize('cls', [VAN_LKA, VAN_LSKA])
-def test_converter_cli_round_trip(cls, tmp_path, capsys):
-    source = random_model(cls)
+def test_converter_round_trip(cls, tmp_path, capsys, random_backbone):
+    # all four stages, stage LayerNorm eps of the official networks
+    like_mmpretrain_ref = dict(
+        out_indices=(0, 1, 2, 3), stage_norm_cfg=dict(type='LN', eps=1e-6)
+    )
+    source = random_backbone(cls, **like_mmpretrain_ref)
     paths = write_formats(source, tmp_path)
     ours = tmp_path / 'out' / 'ours.pth'
-    van_convert.main([str(paths['official_classification']), str(ours)])
+    convert_file(
+        str(paths['official_classification']), str(ours), 'ours', False
+    )
     assert 'official format' in capsys.readouterr().out
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         expected = source(x)
-        for a, b in zip(expected, load_pretrained(cls, ours)(x)):
+        loaded = load_pretrained(cls, ours, **like_mmpretrain_ref)
+        for a, b in zip(expected, loaded(x)):
             torch.testing.assert_close(b, a, atol=0, rtol=0)
 
     mmpre = tmp_path / 'mmpretrain.pth'
-    van_convert.main([str(ours), str(mmpre), '--to', 'mmpretrain'])
+    convert_file(str(ours), str(mmpre), 'mmpretrain', False)
     sd = torch.load(mmpre, weights_only=True)['state_dict']
     assert all(k.startswith('backbone.') for k in sd)
     if cls is VAN_LKA:  # mmpretrain's own VAN takes it as it is
@@ -325,20 +317,24 @@ def test_converter_cli_round_trip(cls, tmp_path, capsys):
                 torch.testing.assert_close(b, a, atol=1e-6, rtol=1e-6)
 
     official = tmp_path / 'official.pth'
-    van_convert.main([str(mmpre), str(official), '--to', 'official'])
+    convert_file(str(mmpre), str(official), 'official', False)
     sd = torch.load(official, weights_only=True)['state_dict']
     assert set(sd) == {official_name(k) for k in source.state_dict()}
 
 
-def test_converter_cli_never_overwrites(tmp_path):
+def test_converter_cli_never_overwrites(tmp_path, run_tool):
     src = tmp_path / 'src.pth'
     torch.save(VAN_LKA().state_dict(), src)
     dst = tmp_path / 'dst.pth'
     dst.write_bytes(b'precious')
-    with pytest.raises(SystemExit, match='pass --force'):
-        van_convert.main([str(src), str(dst)])
+    tool = 'tools/model_converters/van_convert.py'
+    proc = run_tool([tool, src, dst])
+    assert proc.returncode == 1 and 'pass --force' in proc.stderr
+    assert 'Traceback' not in proc.stderr
     assert dst.read_bytes() == b'precious'
-    van_convert.main([str(src), str(dst), '--force'])
+    proc = run_tool([tool, src, dst, '--force'])
+    assert proc.returncode == 0, proc.output[-3000:]
+    assert 'wrote' in proc.stdout and 'in the ours format' in proc.stdout
     assert dst.read_bytes() != b'precious'
 
 

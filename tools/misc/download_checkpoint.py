@@ -16,66 +16,10 @@ Examples::
 """
 
 import argparse
-import difflib
 import sys
-from pathlib import Path
-from typing import Dict, List, Optional
+from typing import List, Optional
 
-import yaml
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
-from projects.van_lska.weights.download import (  # noqa: E402
-    DownloadError,
-    download_checkpoint,
-)
-
-MODEL_INDEX = REPO_ROOT / 'model-index.yml'
-
-
-def load_models(index: Path = MODEL_INDEX) -> Dict[str, Dict]:
-    """Every model of ``index`` (following its ``Import`` list), by name.
-
-    Raises:
-        FileNotFoundError: ``index`` or an imported metafile is missing.
-    """
-    data = yaml.safe_load(index.read_text()) or {}
-    models: Dict[str, Dict] = {}
-    for entry in data.get('Models') or []:
-        models[entry['Name']] = entry
-    for sub in data.get('Import') or []:
-        models.update(load_models(index.parent / sub))
-    return models
-
-
-def resolve(name_or_url: str, index: Path = MODEL_INDEX) -> str:
-    """A URL as is; a model name -> its ``Weights`` URL.
-
-    Raises:
-        KeyError: Unknown model name (the message lists close names).
-        LookupError: The model has no public weights.
-    """
-    if '://' in name_or_url:
-        return name_or_url
-    models = load_models(index)
-    if name_or_url not in models:
-        close = difflib.get_close_matches(name_or_url, models, n=5)
-        hint = f'; did you mean {", ".join(close)}?' if close else ''
-        raise KeyError(
-            f'no model named {name_or_url!r} in {index}{hint} '
-            '(--list shows them)'
-        )
-    weights = models[name_or_url].get('Weights')
-    if not weights:
-        raise LookupError(
-            f'{name_or_url} has no public weights (only the VAN-LKA '
-            'ImageNet classifiers do; see README, "Pretrained weights"); '
-            'models with weights: '
-            + ', '.join(n for n, m in models.items() if m.get('Weights'))
-        )
-    return weights
+from projects.van_lska.apis.model_zoo import download
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -115,28 +59,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    if args.list:
-        for name, model in load_models().items():
-            if model.get('Weights'):
-                print(f'{name}\t{model["Weights"]}')
-        return 0
-    try:
-        url = resolve(args.name_or_url)
-        path = download_checkpoint(
-            url,
-            args.dest,
-            progress=False if args.no_progress else None,
-            retries=args.retries,
-            timeout=args.timeout,
-        )
-    except (KeyError, LookupError) as err:
-        print(f'error: {err.args[0]}', file=sys.stderr)
-        return 2
-    except DownloadError as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 1
-    print(path)
-    return 0
+    return download(
+        args.name_or_url,
+        args.dest,
+        retries=args.retries,
+        timeout=args.timeout,
+        progress=False if args.no_progress else None,
+        list_models=args.list,
+    )
 
 
 if __name__ == '__main__':

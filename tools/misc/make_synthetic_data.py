@@ -8,16 +8,8 @@ Example::
 """
 
 import argparse
-import os.path as osp
-import sys
-import time
 
-sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
-
-from projects.van_lska.datasets.synthetic_shapes import (  # noqa: E402
-    CLASSES,
-    generate_dataset,
-)
+from projects.van_lska.apis.quickstart import make_synthetic_data
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -41,19 +33,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    start = time.time()
-    out = generate_dataset(
+    make_synthetic_data(
         args.out, args.seed, args.num_train, args.num_val, args.size
-    )
-    for split, coco in out.items():
-        print(
-            f'{split}: {len(coco["images"])} images, '
-            f'{len(coco["annotations"])} objects'
-        )
-    print(f'classes: {", ".join(CLASSES)}')
-    print(
-        f'wrote {osp.join(args.out, "coco")} (COCO) and '
-        f'{osp.join(args.out, "ade")} (ADE20K) in {time.time() - start:.1f}s'
     )
 
 

@@ -15,65 +15,10 @@ Example::
 """
 
 import argparse
-import hashlib
-import os
-import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional
 
-import torch
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
-from projects.van_lska.weights.safe_load import (  # noqa: E402
-    allow_openmmlab_checkpoints,
-)
-
-DEFAULT_KEYS = ('meta', 'state_dict')
-
-
-def strip_checkpoint(
-    checkpoint: Dict, save_keys: Sequence[str] = DEFAULT_KEYS
-) -> Dict:
-    """Only ``save_keys`` of ``checkpoint``; a bare state dict (no
-    ``state_dict`` key) becomes ``{'state_dict': checkpoint}``.
-
-    Raises:
-        ValueError: The checkpoint has no ``state_dict``.
-    """
-    if 'state_dict' not in checkpoint:
-        if checkpoint and all(
-            isinstance(v, torch.Tensor) for v in checkpoint.values()
-        ):
-            checkpoint = {'state_dict': checkpoint}
-        else:
-            raise ValueError(
-                'not a checkpoint: no "state_dict" (keys: '
-                + ', '.join(map(str, list(checkpoint)[:8]))
-                + ')'
-            )
-    return {k: checkpoint[k] for k in save_keys if k in checkpoint}
-
-
-def publish(
-    in_file: str, out_file: str, save_keys: Sequence[str] = DEFAULT_KEYS
-) -> Path:
-    """Strip ``in_file``, save it as ``out_file``, rename it to
-    ``<out_file without .pth>-<sha256[:8]>.pth`` and return that path."""
-    allow_openmmlab_checkpoints()  # safe loading of mmengine checkpoints
-    checkpoint = torch.load(in_file, map_location='cpu')
-    checkpoint = strip_checkpoint(checkpoint, save_keys)
-    out = Path(out_file)
-    stem = out.name[:-4] if out.name.endswith('.pth') else out.name
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f'{stem}.pth.tmp'
-    torch.save(checkpoint, tmp)
-    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
-    final = out.parent / f'{stem}-{digest[:8]}.pth'
-    os.replace(tmp, final)
-    return final
+from projects.van_lska.apis.model_zoo import DEFAULT_KEYS, publish
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

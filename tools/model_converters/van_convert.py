@@ -1,15 +1,9 @@
 # Copyright (c) VAN-LSKA suite contributors. All rights reserved.
 """Convert VAN / VAN-LSKA checkpoints between the public formats.
 
-Reads any format our loader accepts (official VAN, mmseg ``projects/van``,
-mmpretrain, the LSKA authors' classification and det/seg files, OpenMMLab
-full models, with or without a ``state_dict`` wrapper) and writes one of:
-
-* ``ours`` (default): backbone weights in our names, ready for
-  ``init_cfg=dict(type='Pretrained', checkpoint=DST)``;
-* ``mmpretrain``: a full mmpretrain ``ImageClassifier`` state dict
-  (``backbone.*`` and, when the source has a classifier, ``head.fc.*``);
-* ``official``: backbone weights in the official VAN names.
+Reads any public format and writes ``--to ours`` (default; ready for
+``init_cfg=dict(type='Pretrained', checkpoint=DST)``), ``mmpretrain`` or
+``official``: :mod:`projects.van_lska.apis.convert`.
 
 Example::
 
@@ -18,38 +12,8 @@ Example::
 """
 
 import argparse
-import os
-import os.path as osp
-import sys
 
-import torch
-
-sys.path.insert(
-    0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-)
-
-from projects.van_lska.weights import (  # noqa: E402
-    detect_format,
-    gating_signature,
-    split_backbone,
-    to_mmpretrain_classifier,
-    to_official,
-    to_ours,
-    unwrap_checkpoint,
-)
-
-TARGETS = ('ours', 'mmpretrain', 'official')
-
-
-def convert(checkpoint: dict, target: str) -> dict:
-    """Convert a loaded checkpoint to ``target`` (one of :data:`TARGETS`)."""
-    if target not in TARGETS:
-        raise ValueError(f'target must be one of {TARGETS}, got {target!r}')
-    if target == 'mmpretrain':
-        return to_mmpretrain_classifier(checkpoint)
-    backbone, _ = split_backbone(unwrap_checkpoint(checkpoint))
-    ours = to_ours(backbone)
-    return ours if target == 'ours' else to_official(ours)
+from projects.van_lska.apis.convert import TARGETS, convert_file
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -69,29 +33,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    if osp.exists(args.dst) and not args.force:
-        sys.exit(f'{args.dst} exists; pass --force to overwrite it')
-    # Third-party files: keep torch's safe (weights-only) loading.
-    checkpoint = torch.load(args.src, map_location='cpu', weights_only=True)
-    backbone, dropped = split_backbone(unwrap_checkpoint(checkpoint))
-    signature = gating_signature(to_ours(backbone))
-    state_dict = convert(checkpoint, args.to)
-    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    tmp = args.dst + '.tmp'
-    torch.save(
-        {
-            'state_dict': state_dict,
-            'meta': {'converted_from': osp.basename(args.src)},
-        },
-        tmp,
-    )
-    os.replace(tmp, args.dst)
-    print(
-        f'{args.src}: {detect_format(backbone)} format, {signature} gating, '
-        f'{len(backbone)} backbone tensors ({len(dropped)} other keys)\n'
-        f'wrote {len(state_dict)} tensors in the {args.to} format to '
-        f'{args.dst}'
-    )
+    convert_file(args.src, args.dst, args.to, args.force)
 
 
 if __name__ == '__main__':
