@@ -64,6 +64,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='add VANDeployHook to custom_hooks (re-parameterised '
         'deploy-mode model)',
     )
+    parser.add_argument(
+        '--allow-partial',
+        action='store_true',
+        help='test even if the checkpoint covers only part of the model '
+        '(refused otherwise; what was not loaded is logged)',
+    )
     return parse_common(parser, argv)
 
 
@@ -81,6 +87,7 @@ def main(argv=None) -> None:
         deploy=args.deploy,
         cfg_options=args.cfg_options,
         launcher=args.launcher,
+        allow_partial=args.allow_partial,
     )
 
 

@@ -43,6 +43,18 @@ def parse_args(argv=None) -> argparse.Namespace:
         'specify, try to auto resume from the latest checkpoint '
         'in the work directory.',
     )
+    parser.add_argument(
+        '--force',
+        action='store_true',
+        help='train into a work dir that holds checkpoints of another run '
+        '(refused otherwise: they would be overwritten)',
+    )
+    parser.add_argument(
+        '--allow-partial',
+        action='store_true',
+        help='accept a load_from/--resume checkpoint that covers only part '
+        'of the model (refused otherwise)',
+    )
     add_common_args(parser)
     return parse_common(parser, argv)
 
@@ -57,6 +69,8 @@ def main(argv=None) -> None:
         resume=args.resume,
         cfg_options=args.cfg_options,
         launcher=args.launcher,
+        force=args.force,
+        allow_partial=args.allow_partial,
     )
 
 

@@ -27,7 +27,11 @@ from projects.van_lska.apis.config import (
     register_codebase,
     sync_bn_to_bn,
 )
+from projects.van_lska.apis.errors import read_config
+from projects.van_lska.engine.checkpoint_hook import use_atomic_checkpoints
+from projects.van_lska.engine.shutdown import guard_dataloader_workers
 from projects.van_lska.models.van import missing_pretrained_message
+from projects.van_lska.weights.coverage import CheckpointError, quick_check
 
 
 def build_runner(cfg: Config):
@@ -259,9 +263,14 @@ def check_pretrained(cfg: Config) -> None:
 
 
 def check_checkpoint(path: Optional[str]) -> None:
-    """Exit when a local checkpoint given on the command line is absent."""
-    if path and not _is_remote(path) and not osp.isfile(path):
-        fail(f'checkpoint {path!r} does not exist')
+    """Exit when a local checkpoint given on the command line is absent,
+    empty, truncated or an HTML page (:func:`~projects.van_lska.weights.
+    coverage.quick_check`)."""
+    if path and not _is_remote(path):
+        try:
+            quick_check(path)
+        except CheckpointError as e:
+            fail(str(e))
 
 
 # --------------------------------------------------------------------------
@@ -311,7 +320,7 @@ def load_config(
     ``work_dir``: the argument > the config's > ``./work_dirs/CONFIG_NAME``
     (each run logs into a timestamped sub-folder; nothing is overwritten).
     """
-    cfg = Config.fromfile(config)
+    cfg = read_config(config)
     cfg.launcher = launcher
     if cfg_options is not None:
         cfg.merge_from_dict(cfg_options)
@@ -325,8 +334,14 @@ def load_config(
 
 
 def prepare_runtime(cfg: Config, scope: str) -> None:
-    """Register ``scope``'s modules and adapt ``cfg`` to this machine."""
+    """Register ``scope``'s modules and adapt ``cfg`` to this machine;
+    crash-safe checkpoints (:func:`~projects.van_lska.engine.checkpoint_hook.
+    use_atomic_checkpoints`) and DataLoader workers that die with the
+    trainer (:func:`~projects.van_lska.engine.shutdown.
+    guard_dataloader_workers`), set here rather than in the configs."""
     register_codebase(scope)
+    use_atomic_checkpoints(cfg)
+    guard_dataloader_workers(cfg)
     if scope == 'mmdet':
         from mmdet.utils import setup_cache_size_limit_of_dynamo
 

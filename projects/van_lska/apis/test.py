@@ -23,13 +23,18 @@ from typing import Dict, Optional
 from mmengine.config import Config, ConfigDict
 
 from projects.van_lska.apis.config import codebase_of
+from projects.van_lska.apis.errors import (
+    UserError,
+    build_and_run,
+    user_errors,
+)
 from projects.van_lska.apis.runner import (
-    build_runner,
     check_checkpoint,
     check_data,
     load_config,
     prepare_runtime,
 )
+from projects.van_lska.weights.coverage import add_coverage_hook
 
 
 def _test_dataset(cfg: Config) -> ConfigDict:
@@ -157,8 +162,8 @@ def apply_test_options(
     """The test tool's options, in place (see the module docstring).
 
     Raises:
-        ValueError: ``out`` of an mmdet/mmpretrain config is not a
-            ``.pkl``/``.pickle`` file.
+        UserError: ``out`` of an mmdet/mmpretrain config is not a
+            ``.pkl``/``.pickle`` file (a ``ValueError``).
     """
     scope = codebase_of(cfg)
     cfg.load_from = checkpoint
@@ -171,7 +176,11 @@ def apply_test_options(
             cfg.test_evaluator['output_dir'] = out
             cfg.test_evaluator['keep_results'] = True
         elif not out.endswith(('.pkl', '.pickle')):
-            raise ValueError('The dump file (--out) must be a pkl file.')
+            raise UserError(
+                f'--out {out}: mmdet and mmpretrain configs dump their '
+                'predictions to a pickle file; give a path ending in .pkl '
+                'or .pickle'
+            )
     if deploy:
         hooks = list(cfg.get('custom_hooks', None) or [])
         hooks.append(dict(type='VANDeployHook'))
@@ -191,29 +200,38 @@ def run_test(
     deploy: bool = False,
     cfg_options: Optional[Dict] = None,
     launcher: str = 'none',
+    allow_partial: bool = False,
 ) -> Dict[str, float]:
     """Evaluate ``checkpoint`` with ``config``'s test dataloader and
     evaluator; a missing checkpoint or dataset ends the process with a
-    short message (exit 1) before anything is built.
+    short message (exit 1) before anything is built, and so does a
+    checkpoint that does not cover the model (a classifier or bare backbone
+    file for a detector, another network, another arch) unless
+    ``allow_partial`` (:mod:`projects.van_lska.weights.coverage`).
 
     Returns:
         dict: the metrics (``runner.test()``).
     """
-    cfg = load_config(config, cfg_options, launcher, work_dir)
-    apply_test_options(
-        cfg, checkpoint, out, show, show_dir, wait_time, tta, deploy
-    )
-    scope = codebase_of(cfg)
+    with user_errors():
+        cfg = load_config(config, cfg_options, launcher, work_dir)
+        apply_test_options(
+            cfg, checkpoint, out, show, show_dir, wait_time, tta, deploy
+        )
+        scope = codebase_of(cfg)
 
-    check_checkpoint(checkpoint)
-    check_data(cfg, ('test',))
+        check_checkpoint(checkpoint)
+        check_data(cfg, ('test',))
+        add_coverage_hook(cfg, allow_partial, 'test the model')
 
-    prepare_runtime(cfg, scope)
-    runner = build_runner(cfg)
-    if out is not None and scope != 'mmseg':
-        if scope == 'mmdet':
-            from mmdet.evaluation import DumpDetResults as Dump
-        else:
-            from mmengine.evaluator import DumpResults as Dump
-        runner.test_evaluator.metrics.append(Dump(out_file_path=out))
-    return runner.test()
+        prepare_runtime(cfg, scope)
+
+        def test(runner):
+            if out is not None and scope != 'mmseg':
+                if scope == 'mmdet':
+                    from mmdet.evaluation import DumpDetResults as Dump
+                else:
+                    from mmengine.evaluator import DumpResults as Dump
+                runner.test_evaluator.metrics.append(Dump(out_file_path=out))
+            return runner.test()
+
+        return build_and_run(cfg, config, ('test',), test, training=False)

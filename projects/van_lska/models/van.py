@@ -27,6 +27,7 @@ from ..weights.convert import (
     split_backbone,
     to_ours,
 )
+from ..weights.coverage import CheckpointError, arch_of, van_summary
 from .attention import GATINGS
 from .blocks import PatchEmbed, VANBlock
 from .kernels import GatingKernels
@@ -549,8 +550,10 @@ class VANBackbone(BaseModule):
         """Convert any public VAN/LSKA format in place before loading.
 
         Raises:
-            ValueError: The checkpoint holds another gating type or kernel
-                size, or tensors of another arch. Nothing is loaded then.
+            CheckpointError: (a ``ValueError``) The checkpoint holds another
+                gating type or kernel size, another arch (widths or
+                depths), or, loaded on its own (``init_cfg``), no VAN
+                weights. Nothing is loaded then.
         """
         own = {
             k[len(prefix) :]: state_dict.pop(k)
@@ -560,6 +563,16 @@ class VANBackbone(BaseModule):
         dropped = []
         if not prefix:  # loaded on its own: ignore necks and heads
             own, dropped = split_backbone(own)
+        if not prefix and van_summary(own) is None:
+            keys = list(own) + dropped
+            shown = ', '.join(keys[:4]) + (', ...' if len(keys) > 4 else '')
+            raise CheckpointError(
+                f'{type(self).__name__}: the checkpoint holds no VAN backbone '
+                f'weights ({len(keys)} entries: {shown or "none"}); nothing '
+                'was loaded. Give a VAN/LSKA '
+                'checkpoint in any public format (official, mmpretrain, '
+                "mmseg projects/van, the LSKA authors' or ours)."
+            )
         fmt = detect_format(own)
         own = to_ours(own)
         self._check_compatible(own)
@@ -595,11 +608,21 @@ class VANBackbone(BaseModule):
         found = gating_signature(state_dict)
         ours = self.gating_signature
         if found is not None and found != ours:
-            raise ValueError(
+            raise CheckpointError(
                 f'refusing to load a checkpoint with {found} gating into '
                 f'{type(self).__name__} with {ours} gating; build the model '
                 f'with the matching type/kernel_size, or convert nothing '
                 f'and train from scratch'
+            )
+        arch = arch_of(state_dict)
+        if arch and arch[0] != tuple(self.depths):
+            raise CheckpointError(
+                f'refusing to load a checkpoint of another arch into '
+                f'{type(self).__name__} (embed_dims={self.embed_dims}, '
+                f'depths={self.depths}): the checkpoint has depths '
+                f'{arch[0]} (embed_dims {arch[1]}); nothing was loaded. Build '
+                "the model with the checkpoint's arch or give a checkpoint "
+                'of this one.'
             )
         own = self.state_dict()
         wrong = [
@@ -608,7 +631,7 @@ class VANBackbone(BaseModule):
             if k in own and own[k].shape != v.shape
         ]
         if wrong:
-            raise ValueError(
+            raise CheckpointError(
                 f'refusing to load a checkpoint of another arch into '
                 f'{type(self).__name__} (embed_dims={self.embed_dims}, '
                 f'depths={self.depths}); {len(wrong)} shapes differ, e.g. '
