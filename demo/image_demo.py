@@ -45,6 +45,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         default=0.5,
         help='opacity of the drawn segmentation (mmseg)',
     )
+    parser.add_argument(
+        '--allow-partial',
+        action='store_true',
+        help='draw even if the checkpoint covers only part of the model '
+        '(refused otherwise)',
+    )
     return parser.parse_args(argv)
 
 
@@ -59,6 +65,7 @@ def main(argv: Optional[List[str]] = None) -> List[str]:
         device=args.device,
         score_thr=args.score_thr,
         opacity=args.opacity,
+        allow_partial=args.allow_partial,
     )
 
 

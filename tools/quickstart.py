@@ -20,6 +20,7 @@ an existing ``--work-dir`` that is not empty is refused unless ``--force``
 import argparse
 from typing import Dict, List, Optional
 
+from projects.van_lska.apis.errors import non_negative_int, positive_int
 from projects.van_lska.apis.quickstart import CONFIGS, run
 
 
@@ -53,15 +54,18 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='allow writing into an existing, non-empty --work-dir',
     )
     parser.add_argument(
-        '--iters', type=int, help='shorten/lengthen the schedule'
+        '--iters', type=positive_int, help='shorten/lengthen the schedule'
     )
     parser.add_argument(
         '--val-interval',
-        type=int,
+        type=positive_int,
         help='also evaluate every N iterations (default: only at the end)',
     )
     parser.add_argument(
-        '--num-vis', type=int, default=8, help='val images to draw'
+        '--num-vis',
+        type=non_negative_int,
+        default=8,
+        help='val images to draw',
     )
     parser.add_argument(
         '--score-thr',
@@ -78,10 +82,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     gen = parser.add_argument_group(
         'dataset generation (only if --data-root is missing; seed 0)'
     )
-    gen.add_argument('--num-train', type=int, default=600)
-    gen.add_argument('--num-val', type=int, default=100)
+    gen.add_argument('--num-train', type=positive_int, default=600)
+    gen.add_argument('--num-val', type=positive_int, default=100)
     gen.add_argument(
-        '--size', type=int, nargs=2, default=[128, 128], metavar=('H', 'W')
+        '--size',
+        type=positive_int,
+        nargs=2,
+        default=[128, 128],
+        metavar=('H', 'W'),
     )
     return parser.parse_args(argv)
 

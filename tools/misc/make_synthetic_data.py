@@ -9,6 +9,7 @@ Example::
 
 import argparse
 
+from projects.van_lska.apis.errors import positive_int
 from projects.van_lska.apis.quickstart import make_synthetic_data
 
 
@@ -18,15 +19,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument('--out', default='data/shapes', help='output root')
     parser.add_argument('--seed', type=int, default=0, help='random seed')
-    parser.add_argument('--num-train', type=int, default=600)
-    parser.add_argument('--num-val', type=int, default=100)
+    parser.add_argument('--num-train', type=positive_int, default=600)
+    parser.add_argument('--num-val', type=positive_int, default=100)
     parser.add_argument(
         '--size',
-        type=int,
+        type=positive_int,
         nargs=2,
         default=[128, 128],
         metavar=('H', 'W'),
         help='image height and width',
+    )
+    parser.add_argument(
+        '--force',
+        action='store_true',
+        help='replace a synthetic shapes dataset already in --out (a folder '
+        'holding other files is never replaced)',
     )
     return parser.parse_args(argv)
 
@@ -34,7 +41,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     args = parse_args(argv)
     make_synthetic_data(
-        args.out, args.seed, args.num_train, args.num_val, args.size
+        args.out,
+        args.seed,
+        args.num_train,
+        args.num_val,
+        args.size,
+        args.force,
     )
 
 

@@ -19,6 +19,7 @@ import os.path as osp
 
 import torch
 
+from projects.van_lska.apis.errors import user_errors
 from projects.van_lska.weights import (
     detect_format,
     gating_signature,
@@ -27,6 +28,13 @@ from projects.van_lska.weights import (
     to_official,
     to_ours,
     unwrap_checkpoint,
+)
+from projects.van_lska.weights.coverage import (
+    CheckpointError,
+    describe_state_dict,
+    read_checkpoint,
+    state_dict_of,
+    van_summary,
 )
 
 TARGETS = ('ours', 'mmpretrain', 'official')
@@ -53,13 +61,23 @@ def convert_file(src: str, dst: str, target: str, force: bool) -> str:
 
     Raises:
         SystemExit: ``dst`` exists and ``force`` is not set (nothing is
-            read or written).
+            read or written), ``src`` cannot be read or holds no VAN
+            weights (nothing is written): exit 1 with a message.
     """
     if osp.exists(dst) and not force:
         raise SystemExit(f'{dst} exists; pass --force to overwrite it')
-    # Third-party files: keep torch's safe (weights-only) loading.
-    checkpoint = torch.load(src, map_location='cpu', weights_only=True)
-    backbone, dropped = split_backbone(unwrap_checkpoint(checkpoint))
+    with user_errors():
+        # Third-party files: keep torch's safe (weights-only) loading.
+        checkpoint = read_checkpoint(src, 'source checkpoint')
+        tensors = state_dict_of(checkpoint, src)
+        backbone, dropped = split_backbone(unwrap_checkpoint(tensors))
+        if van_summary(backbone) is None:
+            raise CheckpointError(
+                f'source checkpoint {src} is '
+                f'{describe_state_dict(tensors).text}. Nothing was written; '
+                'give a VAN/LSKA checkpoint (official, mmpretrain, mmseg '
+                "projects/van, the LSKA authors' or ours)."
+            )
     signature = gating_signature(to_ours(backbone))
     state_dict = convert(checkpoint, target)
     os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)

@@ -14,6 +14,7 @@ message names it, says what was wrong and what is allowed.
   process with their message (exit 1).
 """
 
+import argparse
 import ast
 import json
 import os
@@ -29,6 +30,38 @@ from projects.van_lska.weights.coverage import CheckpointError
 class UserError(ValueError):
     """A file or argument that cannot be used as given (the message says
     which, what was wrong and what is allowed)."""
+
+
+# --------------------------------------------------------------------------
+# Arguments
+# --------------------------------------------------------------------------
+def positive_int(text: str) -> int:
+    """``argparse`` type: an integer >= 1 (argparse then prints
+    ``argument --iters: must be a positive integer; got -5``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f'must be a positive integer; got {text!r}'
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f'must be a positive integer; got {value}'
+        )
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """``argparse`` type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f'must be an integer >= 0; got {text!r}'
+        )
+    return value
 
 
 # --------------------------------------------------------------------------

@@ -64,14 +64,25 @@ def make_work_dir(work_dir: Optional[str], task: str, force: bool) -> str:
 
 
 def make_shapes_dataset(
-    out: str, seed: int, num_train: int, num_val: int, size: Sequence[int]
+    out: str,
+    seed: int,
+    num_train: int,
+    num_val: int,
+    size: Sequence[int],
+    force: bool = False,
 ) -> List[str]:
     """Write the synthetic shapes dataset (COCO + ADE20K formats) under
     ``out``; returns one summary line per split (``'train: N images, M
-    objects'``)."""
+    objects'``). A non-empty ``out`` ends the process with a message unless
+    ``force`` replaces a previous dataset there
+    (:func:`~projects.van_lska.datasets.synthetic_shapes.check_target`)."""
+    from projects.van_lska.apis.runner import fail
     from projects.van_lska.datasets import generate_dataset
 
-    splits = generate_dataset(out, seed, num_train, num_val, size)
+    try:
+        splits = generate_dataset(out, seed, num_train, num_val, size, force)
+    except FileExistsError as e:
+        fail(str(e))
     return [
         f'{split}: {len(coco["images"])} images, '
         f'{len(coco["annotations"])} objects'
@@ -80,14 +91,21 @@ def make_shapes_dataset(
 
 
 def make_synthetic_data(
-    out: str, seed: int, num_train: int, num_val: int, size: Sequence[int]
+    out: str,
+    seed: int,
+    num_train: int,
+    num_val: int,
+    size: Sequence[int],
+    force: bool = False,
 ) -> None:
     """``tools/misc/make_synthetic_data.py``: write the dataset and print
     what was written."""
     from projects.van_lska.datasets.synthetic_shapes import CLASSES
 
     start = time.time()
-    for line in make_shapes_dataset(out, seed, num_train, num_val, size):
+    for line in make_shapes_dataset(
+        out, seed, num_train, num_val, size, force
+    ):
         print(line)
     print(f'classes: {", ".join(CLASSES)}')
     print(
@@ -141,11 +159,17 @@ def set_data_root(cfg, task: str, data_root: str) -> None:
 def build_runner(args: argparse.Namespace, work_dir: str):
     """The runner of the task's config (or ``args.config``) on
     ``args.data_root``, with ``args.iters``/``val_interval``/``seed``."""
-    from mmengine.config import Config
     from mmengine.runner import Runner
 
+    from projects.van_lska.apis.errors import read_config, user_errors
+    from projects.van_lska.engine.checkpoint_hook import (
+        use_atomic_checkpoints,
+    )
+    from projects.van_lska.engine.shutdown import guard_dataloader_workers
+
     config = args.config or osp.join(REPO_ROOT, CONFIGS[args.task])
-    cfg = Config.fromfile(config)
+    with user_errors():
+        cfg = read_config(config)
     set_data_root(cfg, args.task, args.data_root)
     if args.iters:
         set_iters(cfg, args.iters)
@@ -154,6 +178,8 @@ def build_runner(args: argparse.Namespace, work_dir: str):
     cfg.work_dir = work_dir
     cfg.randomness = dict(seed=args.seed)
     cfg.launcher = 'none'
+    use_atomic_checkpoints(cfg)
+    guard_dataloader_workers(cfg)
     return Runner.from_cfg(cfg)
 
 

@@ -31,6 +31,8 @@ split sizes and image size give byte-identical files.
 import json
 import os
 import os.path as osp
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -421,24 +423,103 @@ def generate_split(
     return coco
 
 
+def check_target(out_dir: str, force: bool = False) -> None:
+    """Refuse to generate into a folder that is not empty, unless
+    ``force`` and the folder holds a previous shapes dataset (its
+    ``meta.json``): a user's other files are never replaced.
+
+    Raises:
+        FileExistsError: with a message saying what to do.
+    """
+    if not osp.exists(out_dir):
+        return
+    if not osp.isdir(out_dir):
+        raise FileExistsError(f'--out {out_dir} is a file, not a folder')
+    if not os.listdir(out_dir):
+        return
+    if not osp.isfile(osp.join(out_dir, 'meta.json')):
+        raise FileExistsError(
+            f'--out {out_dir} is not empty and holds no synthetic shapes '
+            'dataset (no meta.json): refusing to replace those files, even '
+            'with --force. Choose a new or empty folder.'
+        )
+    if not force:
+        raise FileExistsError(
+            f'--out {out_dir} already holds a synthetic shapes dataset; pass '
+            '--force to replace it (the new one is written next to it and '
+            'swapped in when complete) or choose another folder.'
+        )
+
+
+def _replace_folder(tmp: str, out_dir: str) -> None:
+    """Put the complete folder ``tmp`` in place of ``out_dir``."""
+    old = None
+    if osp.exists(out_dir):
+        old = tempfile.mkdtemp(
+            prefix=f'.{osp.basename(out_dir)}.old-', dir=osp.dirname(tmp)
+        )
+        os.rmdir(old)
+        os.rename(out_dir, old)
+    os.rename(tmp, out_dir)
+    if old:
+        shutil.rmtree(old)
+
+
 def generate_dataset(
     out_dir: str,
     seed: int = 0,
     num_train: int = 600,
     num_val: int = 100,
     size: Sequence[int] = (128, 128),
+    force: bool = False,
 ) -> Dict[str, Dict]:
     """Write the train and val splits (COCO + ADE20K formats).
+
+    The files go to a temporary folder next to ``out_dir`` that takes its
+    place once complete: an interrupted run leaves no partial dataset, and
+    a smaller re-generation leaves no stale files of the previous one.
 
     Args:
         out_dir: Dataset root, e.g. ``data/shapes``.
         seed: Base seed; the same arguments give identical files.
         num_train, num_val: Images per split.
         size: ``(height, width)`` of the images.
+        force: replace a previous dataset in ``out_dir``
+            (:func:`check_target`).
 
     Returns:
         dict: ``{'train': coco_dict, 'val': coco_dict}``.
+
+    Raises:
+        FileExistsError: ``out_dir`` is not empty (see
+            :func:`check_target`).
     """
+    check_target(out_dir, force)
+    final = out_dir
+    parent = osp.dirname(osp.abspath(final))
+    os.makedirs(parent, exist_ok=True)
+    out_dir = tempfile.mkdtemp(
+        prefix=f'.{osp.basename(osp.abspath(final))}.part-', dir=parent
+    )
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(out_dir, 0o777 & ~umask)  # mkdtemp makes it 0700
+    try:
+        out = _write_dataset(out_dir, seed, num_train, num_val, size)
+        _replace_folder(out_dir, final)
+    except BaseException:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+    return out
+
+
+def _write_dataset(
+    out_dir: str,
+    seed: int,
+    num_train: int,
+    num_val: int,
+    size: Sequence[int],
+) -> Dict[str, Dict]:
     cfg = ShapesConfig(height=int(size[0]), width=int(size[1]))
     out = {}
     for split, num in (('train', num_train), ('val', num_val)):
