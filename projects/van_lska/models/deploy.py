@@ -54,6 +54,7 @@ import torch
 import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from .attention import PRODUCT_GATINGS
 from .blocks import PatchEmbed, VANBlock
 
 
@@ -403,9 +404,25 @@ def switch_to_deploy(backbone, channels_last: Optional[bool] = None):
     Returns:
         VANBackbone: ``backbone`` itself, now in eval mode; a second call
         does nothing. ``train(True)`` on it raises ``RuntimeError``.
+
+    Raises:
+        ValueError: The backbone's ``ablation`` changes the gating's
+            ``u * conv1(...)`` form (``no_attention``, ``add_attention``,
+            ``no_pointwise``, ``sigmoid``); nothing is changed then. The
+            ablations ``no_dw`` and ``no_dw_d`` deploy.
     """
     if getattr(backbone, 'deployed', False):
         return backbone
+    ablation = getattr(backbone, 'ablation', None)
+    if ablation not in PRODUCT_GATINGS:
+        raise ValueError(
+            f'{type(backbone).__name__} with ablation={ablation!r} cannot be '
+            'switched to deploy mode: it folds the gating as '
+            'u * conv1(depthwise convs(u)), which this ablation changes. '
+            'Run the ablated model without deploy (no --deploy / '
+            'VANDeployHook); the ablations that deploy: '
+            + ', '.join(sorted(a for a in PRODUCT_GATINGS if a))
+        )
     if channels_last is None:
         channels_last = default_channels_last(backbone)
     backbone.eval()

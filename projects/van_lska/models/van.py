@@ -28,7 +28,7 @@ from ..weights.convert import (
     to_ours,
 )
 from ..weights.coverage import CheckpointError, arch_of, van_summary
-from .attention import GATINGS
+from .attention import GATINGS, check_ablation
 from .blocks import PatchEmbed, VANBlock
 from .kernels import GatingKernels
 
@@ -285,6 +285,12 @@ class VANBackbone(BaseModule):
         with_cp (bool): Activation checkpointing per block while training.
         init_cfg (dict, optional): e.g. ``dict(type='Pretrained',
             checkpoint=PATH_OR_URL)``; any public VAN/LSKA format loads.
+        ablation (str, optional): An ablated gating in every block (the VAN
+            paper's LKA ablation): ``'no_dw'``, ``'no_dw_d'``,
+            ``'no_attention'``, ``'add_attention'``, ``'no_pointwise'`` or
+            ``'sigmoid'``, see
+            :data:`~projects.van_lska.models.attention.ABLATIONS`. ``None``
+            (default): the full gating.
     """
 
     attention_type: str = ''
@@ -309,12 +315,16 @@ class VANBackbone(BaseModule):
         with_cp: bool = False,
         init_cfg: Optional[Union[Dict, list]] = None,
         layer_scale_init_value: Optional[float] = None,
+        ablation: Optional[str] = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
         gating_cls, resolve_kernels = GATINGS[self.attention_type]
         if kernel_size is None:
             kernel_size = self.default_kernel_size
         self.kernels: GatingKernels = resolve_kernels(kernel_size, trivial)
+        self.ablation = check_ablation(
+            ablation, self.kernels, self.attention_type
+        )
         settings = resolve_arch(arch)
         #: mmpretrain's ``VAN.arch_settings`` (``ffn_ratios`` included).
         self.arch_settings = dict(settings, ffn_ratios=settings['mlp_ratios'])
@@ -347,7 +357,9 @@ class VANBackbone(BaseModule):
         self.norm_eval = norm_eval
         self.with_cp = with_cp
 
-        make_gating = functools.partial(gating_cls, kernels=self.kernels)
+        make_gating = functools.partial(
+            gating_cls, kernels=self.kernels, ablation=self.ablation
+        )
         dpr = torch.linspace(0, drop_path_rate, sum(self.depths)).tolist()
         block_idx = 0
         for i, (dims, depth) in enumerate(zip(self.embed_dims, self.depths)):
@@ -607,7 +619,9 @@ class VANBackbone(BaseModule):
     def _check_compatible(self, state_dict: Dict[str, torch.Tensor]) -> None:
         found = gating_signature(state_dict)
         ours = self.gating_signature
-        if found is not None and found != ours:
+        # an ablated gating lacks convs, so the signature read off its
+        # state dict differs; its own gating modules check their convs
+        if found is not None and found != ours and self.ablation is None:
             raise CheckpointError(
                 f'refusing to load a checkpoint with {found} gating into '
                 f'{type(self).__name__} with {ours} gating; build the model '
