@@ -44,6 +44,16 @@ SEG = (
 SEG_FULL = ('configs/fpn_van_*', 'configs/upernet_van_*')
 CLS = ('configs/van_*_in1k.py',)
 CASCADE = ('configs/cascade_maskrcnn_van_*',)
+# Issue 17: --tta for every config family (configs/_base_/coco_tta.py,
+# configs/_base_/ade20k_tta.py and the quick-start configs' own scales).
+DET_BOXES = ('configs/retinanet_van_*', 'configs/sparse_rcnn_van_*')
+DET_MASKS = (
+    'configs/maskrcnn_van_*',
+    'configs/cascade_maskrcnn_van_*',
+    'configs/quickstart/maskrcnn_*',
+)
+TTA_CFG = {'max_per_img': 100, 'nms': {'iou_threshold': 0.5, 'type': 'nms'}}
+QUICKSTART_SEG = ('configs/quickstart/fpn_*',)
 
 ALLOWED = (
     AllowedDifference(
@@ -116,9 +126,48 @@ ALLOWED = (
     AllowedDifference(
         'tta_pipeline',
         'added',
-        "mmseg's ade20k.py multi-scale + flip TTA pipeline, read only by "
-        'tools/test.py --tta (which refused these configs without it).',
+        "VAN-Seg's multi-scale (0.5-1.75) + flip test (configs/_base_/"
+        'ade20k_tta.py; quick start at its scale), read only by --tta, '
+        'which refused these configs without it (tests/test_tta.py).',
         configs=SEG,
+    ),
+    AllowedDifference(
+        'tta_model',
+        'added',
+        "--tta: mmdet's DetTTAModel merging the boxes of the views "
+        '(configs/_base_/coco_tta.py), read only by --tta.',
+        value={'type': 'DetTTAModel', 'tta_cfg': TTA_CFG},
+        configs=DET_BOXES,
+    ),
+    AllowedDifference(
+        'tta_model',
+        'added',
+        '--tta: InstanceSegTTAModel (boxes as DetTTAModel, masks voted; '
+        "mmdet's DetTTAModel refuses masks), read only by --tta.",
+        value={'type': 'InstanceSegTTAModel', 'tta_cfg': TTA_CFG},
+        configs=DET_MASKS,
+    ),
+    AllowedDifference(
+        'tta_pipeline',
+        'added',
+        "--tta: mmdet's RetinaNet TTA views, 3 scales x flip (configs/"
+        '_base_/coco_tta.py; quick start at its scale; tests/test_tta.py).',
+        configs=DET_BOXES + DET_MASKS,
+    ),
+    AllowedDifference(
+        '*_dataloader.dataset.type',
+        'changed',
+        'ShapesSegDataset: BaseSegDataset with the shapes classes as class '
+        "METAINFO, which mmseg's confusion_matrix tool reads.",
+        value='ShapesSegDataset',
+        configs=QUICKSTART_SEG,
+    ),
+    AllowedDifference(
+        'custom_imports.imports[[]1]',  # fnmatch: '[[]' is a '['
+        'added',
+        'the module that registers ShapesSegDataset.',
+        value='projects.van_lska.datasets.shapes_seg',
+        configs=QUICKSTART_SEG,
     ),
     AllowedDifference(
         'img_ratios',

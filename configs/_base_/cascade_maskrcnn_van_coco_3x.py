@@ -6,7 +6,10 @@
 # tools/test.py turn SyncBN into BN without a GPU.) Leaf configs state the
 # attention, arch, kernel size, ImageNet checkpoint and the FPN input
 # channels.
-_base_ = 'mmdet::convnext/cascade-mask-rcnn_convnext-t-p4-w7_fpn_4conv1fc-giou_amp-ms-crop-3x_coco.py'  # noqa: E501
+_base_ = [
+    'mmdet::convnext/cascade-mask-rcnn_convnext-t-p4-w7_fpn_4conv1fc-giou_amp-ms-crop-3x_coco.py',  # noqa: E501
+    './coco_tta.py',  # --tta: 3 scales x flip
+]
 # Our backbone instead of mmpretrain's ConvNeXt (whose checkpoint URL the
 # base names at top level: unused here, so cleared).
 custom_imports = dict(
@@ -26,6 +29,9 @@ model = dict(
         init_cfg=dict(type='Pretrained'),
     ),
 )
+# --tta: boxes merged as mmdet's DetTTAModel does, masks by a vote (mmdet
+# 3.3's DetTTAModel refuses masks).
+tta_model = dict(type='InstanceSegTTAModel')
 # VAN paper (detection): AdamW lr 1e-4, weight decay 0.05, fp32, one lr for
 # all layers (ConvNeXt: lr 2e-4 with layer-wise decay 0.7, mixed precision).
 optim_wrapper = dict(

@@ -7,6 +7,7 @@ _base_ = [
     'mmdet::_base_/datasets/coco_instance.py',
     'mmdet::_base_/schedules/schedule_1x.py',
     'mmdet::_base_/default_runtime.py',
+    './coco_tta.py',  # --tta: 3 scales x flip
 ]
 custom_imports = dict(
     imports=['projects.van_lska'], allow_failed_imports=False
@@ -24,6 +25,9 @@ model = dict(
         init_cfg=dict(type='Pretrained'),
     ),
 )
+# --tta: boxes merged as mmdet's DetTTAModel does, masks by a vote (mmdet
+# 3.3's DetTTAModel refuses masks).
+tta_model = dict(type='InstanceSegTTAModel')
 # VAN paper (detection): AdamW lr 1e-4, weight decay 0.05 instead of SGD.
 optim_wrapper = dict(
     optimizer=dict(

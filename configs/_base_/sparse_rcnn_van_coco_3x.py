@@ -4,7 +4,10 @@
 # recipe, of which the VAN paper changes only the backbone. Leaf configs
 # state the attention, arch, kernel size, ImageNet checkpoint and the FPN
 # input channels.
-_base_ = 'mmdet::sparse_rcnn/sparse-rcnn_r50_fpn_ms-480-800-3x_coco.py'
+_base_ = [
+    'mmdet::sparse_rcnn/sparse-rcnn_r50_fpn_ms-480-800-3x_coco.py',
+    './coco_tta.py',  # --tta: 3 scales x flip, boxes merged by NMS
+]
 custom_imports = dict(
     imports=['projects.van_lska'], allow_failed_imports=False
 )

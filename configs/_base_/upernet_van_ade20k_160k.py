@@ -4,7 +4,8 @@
 # checkpoint, stochastic depth and the heads' input channels.
 _base_ = [
     'mmseg::_base_/models/upernet_r50.py',
-    'mmseg::_base_/datasets/ade20k.py',
+    # mmseg's ade20k.py with VAN-Seg's multi-scale + flip --tta
+    './ade20k_tta.py',
     'mmseg::_base_/schedules/schedule_160k.py',
     'mmseg::_base_/default_runtime.py',
 ]

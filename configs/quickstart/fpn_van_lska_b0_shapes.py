@@ -4,6 +4,12 @@
 # Labels: 0 = background, 1-4 = circle, triangle, square, star (kept as is:
 # reduce_zero_label=False, background is a class of its own).
 _base_ = ['../fpn_van_lska_b0.py']
+# ShapesSegDataset: mmseg's tools (confusion_matrix) read the class names
+# from the dataset type, which BaseSegDataset does not have.
+custom_imports = dict(
+    imports=['projects.van_lska', 'projects.van_lska.datasets.shapes_seg'],
+    allow_failed_imports=False,
+)
 
 data_root = 'data/shapes/ade'
 metainfo = dict(
@@ -53,13 +59,37 @@ test_pipeline = [
     dict(type='LoadAnnotations', reduce_zero_label=False),
     dict(type='PackSegInputs'),
 ]
+# --tta: the ADE20K configs' multi-scale (0.5-1.75 x the test scale) + flip
+# test at this data set's 128x128 scale.
+tta_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=None),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [
+                dict(
+                    type='Resize',
+                    scale=(int(crop_size[1] * r), int(crop_size[0] * r)),
+                    keep_ratio=True,
+                )
+                for r in [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
+            ],
+            [
+                dict(type='RandomFlip', prob=0.0, direction='horizontal'),
+                dict(type='RandomFlip', prob=1.0, direction='horizontal'),
+            ],
+            [dict(type='LoadAnnotations', reduce_zero_label=False)],
+            [dict(type='PackSegInputs')],
+        ],
+    ),
+]
 train_dataloader = dict(
     batch_size=8,
     num_workers=1,
     persistent_workers=True,
     dataset=dict(
         _delete_=True,
-        type='BaseSegDataset',
+        type='ShapesSegDataset',
         data_root=data_root,
         metainfo=metainfo,
         img_suffix='.jpg',
@@ -77,7 +107,7 @@ val_dataloader = dict(
     persistent_workers=True,
     dataset=dict(
         _delete_=True,
-        type='BaseSegDataset',
+        type='ShapesSegDataset',
         data_root=data_root,
         metainfo=metainfo,
         img_suffix='.jpg',

@@ -98,6 +98,39 @@ test_pipeline = [
         ),
     ),
 ]
+# --tta: the COCO configs' three scales (1, 0.5 and 1.5 times the test
+# scale) and flips, at this data set's scale.
+tta_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=None),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [
+                dict(type='Resize', scale=s, keep_ratio=True)
+                for s in [(128, 128), (64, 64), (192, 192)]
+            ],
+            [
+                dict(type='RandomFlip', prob=1.0),
+                dict(type='RandomFlip', prob=0.0),
+            ],
+            [dict(type='LoadAnnotations', with_bbox=True)],
+            [
+                dict(
+                    type='PackDetInputs',
+                    meta_keys=(
+                        'img_id',
+                        'img_path',
+                        'ori_shape',
+                        'img_shape',
+                        'scale_factor',
+                        'flip',
+                        'flip_direction',
+                    ),
+                )
+            ],
+        ],
+    ),
+]
 train_dataloader = dict(
     batch_size=8,
     num_workers=1,

@@ -1,18 +1,23 @@
 # Copyright (c) VAN-LSKA suite contributors. All rights reserved.
 """Register the backbones into the ``MODELS`` registry of every installed
-OpenMMLab codebase (mmpretrain, mmdet, mmseg)."""
+OpenMMLab codebase (mmpretrain, mmdet, mmseg), and the instance
+segmentation TTA model into mmdet's."""
 
 import importlib
 from typing import List
 
 from .models import VAN_LKA, VAN_LSKA
+from .models.det_tta import InstanceSegTTAModel
 
 CODEBASES = ('mmpretrain', 'mmdet', 'mmseg')
 BACKBONES = (VAN_LKA, VAN_LSKA)
+#: Other modules, by the codebase whose ``MODELS`` they go into.
+CODEBASE_MODELS = {'mmdet': (InstanceSegTTAModel,)}
 
 
 def register_backbones() -> List[str]:
-    """Register ``VAN_LKA`` and ``VAN_LSKA``; safe to call more than once.
+    """Register ``VAN_LKA`` and ``VAN_LSKA`` (and :data:`CODEBASE_MODELS`);
+    safe to call more than once.
 
     Returns:
         list[str]: The codebases registered into.
@@ -23,7 +28,7 @@ def register_backbones() -> List[str]:
             registry = importlib.import_module(f'{codebase}.registry').MODELS
         except ImportError:
             continue
-        for cls in BACKBONES:
+        for cls in BACKBONES + CODEBASE_MODELS.get(codebase, ()):
             if registry.module_dict.get(cls.__name__) is not cls:
                 registry.register_module(module=cls, force=True)
         done.append(codebase)
