@@ -230,3 +230,46 @@ def test_lska_segmentor_without_weights_explains(
     assert 'data/pretrained/van_lska_b1_k23.pth' in proc.stderr
     assert 'van_convert.py' in proc.stderr
     assert 'model.backbone.init_cfg=None' in proc.stderr
+
+
+def test_codebase_and_sync_bn_rules(tmp_path):
+    """The two config rules every tool shares (apis/config.py)."""
+    from projects.van_lska.apis.config import codebase_of, sync_bn_to_bn
+
+    assert codebase_of(Config(dict(default_scope='mmseg'))) == 'mmseg'
+    (tmp_path / 'x.py').write_text("default_scope = 'mmyolo'\n")
+    bad = Config.fromfile(str(tmp_path / 'x.py'))
+    with pytest.raises(
+        ValueError,
+        match=r'x\.py: default_scope must be one of mmdet, mmseg, '
+        r"mmpretrain; got 'mmyolo'",
+    ):
+        codebase_of(bad)
+    with pytest.raises(ValueError, match='mmdet, mmseg; got .mmpretrain'):
+        codebase_of(dict(default_scope='mmpretrain'), ('mmdet', 'mmseg'))
+    node = dict(
+        a=dict(type='SyncBN', requires_grad=True),
+        b=[dict(type='MMSyncBN'), (dict(type='TorchSyncBN'),)],
+        c=dict(type='BN'),
+        d=dict(type='LN'),
+    )
+    assert sync_bn_to_bn(node) == 3
+    assert node['a'] == dict(type='BN', requires_grad=True)
+    assert [n['type'] for n in (node['b'][0], node['b'][1][0])] == ['BN'] * 2
+    assert node['c']['type'] == 'BN' and node['d']['type'] == 'LN'
+
+
+def test_write_text_atomic_keeps_the_old_file_on_failure(tmp_path):
+    from projects.van_lska.apis.files import write_text_atomic
+
+    path = tmp_path / 'sub' / 'model-index.yml'
+    write_text_atomic(path, 'one\n')
+    assert path.read_text() == 'one\n'
+    path.chmod(0o640)
+    write_text_atomic(path, 'two\n')
+    assert path.read_text() == 'two\n'
+    assert path.stat().st_mode & 0o777 == 0o640  # the old file's mode
+    with pytest.raises(TypeError):
+        write_text_atomic(path, b'not text')
+    assert path.read_text() == 'two\n'
+    assert [p.name for p in path.parent.iterdir()] == ['model-index.yml']
