@@ -1,0 +1,220 @@
+# Copyright (c) VAN-LSKA suite contributors. All rights reserved.
+"""Generate ``configs/yolo/*.yaml`` from the installed Ultralytics' YOLO11.
+
+The source is Ultralytics' own ``cfg/models/11/yolo11.yaml`` (AGPL-3.0),
+read from the installed package; nothing is copied by hand. For each scale
+in :data:`SCALES` three files are written:
+
+* ``yolo11{s}.yaml``: the source, reduced to that scale (the baseline).
+* ``yolo11{s}-lska.yaml``: ``C2PSA`` (layer 10) -> ``C2PSA_LSKA`` with
+  ``k = 23``: LSKA instead of multi-head self-attention in the PSA blocks.
+* ``yolo11{s}-sppf-lska.yaml``: an ``LSKA`` layer (``k = 23``) inserted
+  after SPPF, the LSKA authors' placement; later absolute layer indices
+  shift by one.
+
+Each file's header names the source and its Ultralytics version and gives
+the built model's parameters and GFLOPs (``nc = 80``, 640 x 640, as
+Ultralytics' own comments do). Run::
+
+    python -m projects.van_lska.integrations.yolo_configs          # write
+    python -m projects.van_lska.integrations.yolo_configs --check  # compare
+
+``--check`` exits 1 when a committed file differs from what the installed
+Ultralytics gives.
+"""
+
+import argparse
+import copy
+import os
+import os.path as osp
+import sys
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Tuple
+
+import yaml
+
+from projects.van_lska.apis.files import write_text_atomic
+
+#: Repository root (configs/ lives next to projects/).
+REPO_ROOT = Path(__file__).resolve().parents[3]
+CONFIG_DIR = REPO_ROOT / 'configs' / 'yolo'
+#: The Ultralytics file the configs are generated from (package-relative).
+SOURCE = 'cfg/models/11/yolo11.yaml'
+SCALES = ('n', 's')
+KERNEL_SIZE = 23
+#: Index of SPPF and of C2PSA in YOLO11's backbone.
+SPPF_INDEX, C2PSA_INDEX = 9, 10
+
+
+def source_path() -> Path:
+    """The installed Ultralytics' ``yolo11.yaml``."""
+    import ultralytics
+
+    return Path(ultralytics.__file__).parent / SOURCE
+
+
+def _expect(rows: List, index: int, module: str) -> None:
+    if rows[index][2] != module:
+        raise ValueError(
+            f'{source_path()}: expected {module} at layer {index}, found '
+            f'{rows[index][2]}; this Ultralytics version changed YOLO11'
+        )
+
+
+def _plain(d: Dict) -> Dict:
+    return d
+
+
+def _c2psa_lska(d: Dict) -> Dict:
+    _expect(d['backbone'], C2PSA_INDEX, 'C2PSA')
+    f, n, _, args = d['backbone'][C2PSA_INDEX]
+    d['backbone'][C2PSA_INDEX] = [f, n, 'C2PSA_LSKA', [args[0], KERNEL_SIZE]]
+    return d
+
+
+def _shift(f, after: int):
+    """Absolute layer indices beyond ``after`` move by one (``-1`` stays)."""
+    if isinstance(f, list):
+        return [_shift(x, after) for x in f]
+    return f + 1 if f > after else f
+
+
+def _sppf_lska(d: Dict) -> Dict:
+    _expect(d['backbone'], SPPF_INDEX, 'SPPF')
+    d['backbone'].insert(SPPF_INDEX + 1, [-1, 1, 'LSKA', [KERNEL_SIZE]])
+    for row in d['backbone'][SPPF_INDEX + 2 :] + d['head']:
+        row[0] = _shift(row[0], SPPF_INDEX)
+    return d
+
+
+#: File-name suffix -> (what changes, transform of the source dict).
+VARIANTS: Dict[str, Tuple[str, Callable[[Dict], Dict]]] = {
+    '': ('unchanged (the baseline)', _plain),
+    '-lska': (
+        f'layer {C2PSA_INDEX} C2PSA -> C2PSA_LSKA (k={KERNEL_SIZE}): LSKA '
+        'instead of multi-head self-attention in the PSA blocks',
+        _c2psa_lska,
+    ),
+    '-sppf-lska': (
+        f'LSKA (k={KERNEL_SIZE}) inserted after SPPF as layer '
+        f"{SPPF_INDEX + 1} (the LSKA authors' placement); later absolute "
+        'layer indices +1',
+        _sppf_lska,
+    ),
+}
+
+
+def file_name(scale: str, suffix: str) -> str:
+    return f'yolo11{scale}{suffix}.yaml'
+
+
+def model_dict(scale: str, suffix: str) -> Dict:
+    """The model dict of one config (what its YAML file holds)."""
+    with open(source_path()) as f:
+        src = yaml.safe_load(f)
+    d = {
+        'nc': src['nc'],
+        'scales': {scale: src['scales'][scale]},
+        'backbone': copy.deepcopy(src['backbone']),
+        'head': copy.deepcopy(src['head']),
+    }
+    return VARIANTS[suffix][1](d)
+
+
+def _flow(value) -> str:
+    return yaml.safe_dump(value, default_flow_style=True, width=10**6).strip()
+
+
+def summary(d: Dict, scale: str) -> Tuple[int, float]:
+    """Parameters and GFLOPs (640 x 640) of the model Ultralytics builds."""
+    from ultralytics.nn.tasks import DetectionModel
+    from ultralytics.utils.torch_utils import get_flops, get_num_params
+
+    import projects.van_lska.integrations.ultralytics  # noqa: F401
+
+    model = DetectionModel(dict(copy.deepcopy(d), scale=scale), verbose=False)
+    return get_num_params(model), get_flops(model, 640)
+
+
+def render(scale: str, suffix: str) -> str:
+    """The text of one config file."""
+    import ultralytics
+
+    d = model_dict(scale, suffix)
+    params, gflops = summary(d, scale)
+    what, _ = VARIANTS[suffix]
+    lines = [
+        '# Generated by `python -m projects.van_lska.integrations.'
+        'yolo_configs`; do not edit.',
+        f'# Source: ultralytics {ultralytics.__version__} {SOURCE} '
+        '(AGPL-3.0, https://ultralytics.com/license),',
+        f'# scale {scale!r} only; change: {what}.',
+        f'# Built (nc={d["nc"]}): {params:,} parameters, {gflops:.1f} '
+        'GFLOPs at 640x640 (Ultralytics get_flops).',
+        '# LSKA layers need `import projects.van_lska.integrations.'
+        'ultralytics` first.',
+        '',
+        f'nc: {d["nc"]}',
+        'scales: # [depth, width, max_channels]',
+        f'  {scale}: {_flow(d["scales"][scale])}',
+    ]
+    index = 0
+    for part in ('backbone', 'head'):
+        lines += ['', f'{part}:']
+        for row in d[part]:
+            lines.append(f'  - {_flow(row)} # {index}')
+            index += 1
+    text = '\n'.join(lines) + '\n'
+    if yaml.safe_load(text) != d:  # the file must say exactly what d says
+        raise AssertionError(f'{file_name(scale, suffix)} does not round-trip')
+    return text
+
+
+def expected_files() -> Dict[str, str]:
+    """File name -> text of every generated config."""
+    return {
+        file_name(scale, suffix): render(scale, suffix)
+        for scale in SCALES
+        for suffix in VARIANTS
+    }
+
+
+def generate(out_dir: str = str(CONFIG_DIR), check: bool = False) -> List:
+    """Write (or with ``check``, only compare) the configs.
+
+    Returns:
+        list: Names of the files that were (or would be) changed.
+    """
+    changed = []
+    if not check:
+        os.makedirs(out_dir, exist_ok=True)
+    for name, text in expected_files().items():
+        path = osp.join(out_dir, name)
+        old = open(path).read() if osp.exists(path) else None
+        if old != text:
+            changed.append(name)
+            if not check:
+                write_text_atomic(path, text)
+    return changed
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--out-dir', default=str(CONFIG_DIR))
+    parser.add_argument(
+        '--check',
+        action='store_true',
+        help='only compare; exit 1 if a file is missing or differs',
+    )
+    args = parser.parse_args(argv)
+    changed = generate(args.out_dir, args.check)
+    verb = 'differ from the installed Ultralytics' if args.check else 'wrote'
+    for name in changed:
+        print(f'{verb}: {osp.join(args.out_dir, name)}')
+    if not changed:
+        print(f'{args.out_dir}: up to date')
+    return 1 if (args.check and changed) else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
