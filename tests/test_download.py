@@ -8,24 +8,22 @@ tools."""
 import hashlib
 import io
 import os
-import re
 import socket
 import subprocess
 import sys
-import threading
-from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import Iterator, List
 
 import pytest
 import torch
 from mmengine.runner.checkpoint import CheckpointLoader
 
 from projects.van_lska import VAN_LKA
+from projects.van_lska.testing.loopback import HTML_PAGE, LoopbackServer
 from projects.van_lska.weights.download import (
     ChecksumError,
     DownloadError,
+    NotACheckpointError,
     cache_dir,
     download_checkpoint,
     expected_hash,
@@ -35,84 +33,14 @@ from projects.van_lska.weights.download import (
 REPO = Path(__file__).resolve().parents[1]
 BODY = bytes(range(256)) * 400  # 100 KiB
 SHA8 = hashlib.sha256(BODY).hexdigest()[:8]
-sys.path.insert(0, str(REPO / 'tools' / 'model_converters'))
-sys.path.insert(0, str(REPO / 'tools' / 'misc'))
 NAME = f'van-test_in1k_20990101-{SHA8}.pth'
 
 
-class FileServer:
-    """``/<mode>/<file name>`` -> ``files[file name]``, served as ``mode``
-    says: ``good`` (with ``Range`` support), ``wrong`` (other bytes),
-    ``truncated`` (``Content-Length`` larger than what is sent, then
-    close), ``drop`` (close without answering), ``flaky`` (truncated on
-    the first request, fine after). Counts requests per path and records
-    ``Range`` headers."""
-
-    def __init__(self) -> None:
-        self.files: Dict[str, bytes] = {}
-        self.hits: Counter = Counter()
-        self.ranges: List[str] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:  # quiet
-                pass
-
-            def do_GET(self) -> None:
-                server.hits[self.path] += 1
-                _, mode, name = self.path.split('/', 2)
-                body = server.files.get(name)
-                if body is None:
-                    self.send_error(404)
-                    return
-                if mode == 'drop':
-                    self.close_connection = True
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                    return
-                if mode == 'wrong':
-                    body = bytes(reversed(body))
-                start = 0
-                header = self.headers.get('Range')
-                if header:
-                    server.ranges.append(header)
-                if header and mode in ('good', 'flaky'):
-                    start = int(re.match(r'bytes=(\d+)-', header).group(1))
-                    self.send_response(206)
-                    self.send_header(
-                        'Content-Range',
-                        f'bytes {start}-{len(body) - 1}/{len(body)}',
-                    )
-                else:
-                    self.send_response(200)
-                self.send_header('Content-Length', str(len(body) - start))
-                self.end_headers()
-                cut = mode == 'truncated' or (
-                    mode == 'flaky' and server.hits[self.path] == 1
-                )
-                self.wfile.write(body[start : len(body) // 3 if cut else None])
-                self.close_connection = True
-
-        self.httpd = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, daemon=True
-        )
-        self.thread.start()
-
-    def url(self, mode: str, name: str) -> str:
-        return f'http://127.0.0.1:{self.httpd.server_port}/{mode}/{name}'
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.fixture
-def server() -> Iterator[FileServer]:
-    srv = FileServer()
-    srv.files[NAME] = BODY
-    yield srv
-    srv.close()
+def server() -> Iterator[LoopbackServer]:
+    with LoopbackServer() as srv:
+        srv.files[NAME] = BODY
+        yield srv
 
 
 @pytest.fixture(autouse=True)
@@ -173,13 +101,6 @@ def test_dest_folder(server, tmp_path):
     path = fast(server.url('good', NAME), dest_dir=tmp_path / 'ckpts')
     assert path == tmp_path / 'ckpts' / NAME and path.read_bytes() == BODY
     assert cache_files() == []
-
-
-def test_name_without_hash_is_downloaded_unverified(server, capsys):
-    server.files['plain.pth'] = BODY
-    path = fast(server.url('good', 'plain.pth'))
-    assert path.read_bytes() == BODY
-    assert 'not verified' in capsys.readouterr().err
 
 
 def test_wrong_hash_fails_and_leaves_nothing(server):
@@ -246,7 +167,7 @@ def test_http_404_is_not_retried(server):
 
 
 # ------------------------------------------------------- mmengine scheme
-def _serve_backbone(server: FileServer) -> tuple:
+def _serve_backbone(server: LoopbackServer) -> tuple:
     torch.manual_seed(3)
     source = VAN_LKA(arch='b0')
     with torch.no_grad():
@@ -305,7 +226,7 @@ def run_tool(*args: str, env_home: Path) -> subprocess.CompletedProcess:
 
 
 def test_publish_model_strips_and_names_by_hash(tmp_path):
-    from publish_model import publish
+    from projects.van_lska.apis.model_zoo import publish
 
     state = {'w': torch.arange(4.0)}
     torch.save(
@@ -354,7 +275,7 @@ def test_download_tool_by_url_and_by_name(server, tmp_path, torch_home):
 
 
 def test_download_tool_resolves_names_to_public_urls():
-    from download_checkpoint import resolve
+    from projects.van_lska.apis.model_zoo import resolve
 
     assert resolve('van_lka_b0_in1k') == (
         'https://download.openmmlab.com/mmclassification/v0/van/'
@@ -389,3 +310,277 @@ def test_mim_download_fetches_the_public_file_and_config(
     assert files == [url.rsplit('/', 1)[1]]
     dumped = (tmp_path / 'van_lka_b0_in1k.py').read_text()
     assert 'VAN_LKA' in dumped and 'ImageClassifier' in dumped
+
+
+# ------------------------------------------- names that cannot vouch (13.5)
+def _checkpoint_bytes(obj) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+def _backbone_bytes(arch: str, seed: int = 3) -> tuple:
+    """(model, bytes of {'state_dict': its weights}) of a VAN_LKA ``arch``."""
+    torch.manual_seed(seed)
+    model = VAN_LKA(arch=arch)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p))
+    return model, _checkpoint_bytes({'state_dict': model.state_dict()})
+
+
+#: official VAN file name (no hash): the arch in it is checked (b0 = tiny).
+OFFICIAL = 'van_tiny_754.pth.tar'
+
+
+@pytest.fixture
+def official(server) -> VAN_LKA:
+    model, data = _backbone_bytes('b0')
+    server.files[OFFICIAL] = data
+    return model
+
+
+def test_checkpoint_without_hash_is_checked_by_content(
+    server, official, capsys
+):
+    path = fast(server.url('good', OFFICIAL))
+    assert path == cache_dir() / OFFICIAL
+    assert cache_files() == [OFFICIAL]
+    err = capsys.readouterr().err
+    assert 'no sha256 prefix' in err
+    assert 'checked by content instead' in err
+    assert 'VAN-B0 backbone (depths 3-3-5-2, widths 32-64-160-256)' in err
+
+
+@pytest.mark.parametrize(
+    'body, says',
+    [
+        (HTML_PAGE, 'is an HTML/XML page (157 bytes)'),
+        (b'', 'is empty (0 bytes)'),
+        (BODY, 'is not a PyTorch checkpoint (102400 bytes'),
+        (b'PK\x03\x04' + BODY[:200], 'is truncated (204 bytes'),
+        (_checkpoint_bytes([torch.ones(2)]), 'holds a list, not a dict'),
+        (_checkpoint_bytes({'epoch': 3}), 'holds no tensor'),
+    ],
+    ids=['html', 'empty', 'random', 'truncated-zip', 'list', 'no-tensor'],
+)
+def test_non_checkpoint_without_hash_is_never_cached(server, body, says):
+    server.files['plain.pth'] = body
+    url = server.url('good', 'plain.pth')
+    with pytest.raises(NotACheckpointError) as info:
+        fast(url)
+    message = str(info.value)
+    assert message.startswith(url)
+    assert says in message
+    assert f'nothing is stored under {cache_dir() / "plain.pth"}' in message
+    assert f'wget -c {url}' in message
+    assert cache_files() == []  # neither the final name nor a .part
+
+
+def test_html_error_page_instead_of_the_file_is_never_cached(server, official):
+    """A proxy / portal answering 200 with an HTML page: refused, and the
+    next call downloads the real file."""
+    with pytest.raises(NotACheckpointError, match='an HTML/XML page'):
+        fast(server.url('html', OFFICIAL))
+    assert cache_files() == []
+    # the same file name from a server that answers properly
+    assert fast(server.url('good', OFFICIAL)).is_file()
+    assert cache_files() == [OFFICIAL]
+
+
+def test_other_arch_than_the_name_states_is_refused(server):
+    _, data = _backbone_bytes('b1')
+    server.files[OFFICIAL] = data
+    with pytest.raises(NotACheckpointError) as info:
+        fast(server.url('good', OFFICIAL))
+    assert 'its name says VAN-B0 (depths 3-3-5-2, widths 32-64-160-256)' in (
+        str(info.value)
+    )
+    assert 'its backbone has depths 2-2-4-2, widths 64-128-320-512' in str(
+        info.value
+    )
+    assert cache_files() == []
+
+
+# ------------------------------------ cached files that do not load (13.5)
+def _place_in_cache(name: str, data: bytes) -> Path:
+    folder = cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(data)
+    return folder / name
+
+
+@pytest.mark.parametrize(
+    'cached, says',
+    [(HTML_PAGE, 'is an HTML/XML page'), (b'', 'is empty (0 bytes)')],
+    ids=['html', 'empty'],
+)
+def test_cached_file_that_does_not_load_is_fetched_again(
+    server, official, capsys, cached, says
+):
+    """An unverified copy in the cache (written by an older version or by
+    hand) that does not load: named with its URL, moved aside, downloaded
+    again once; the Pretrained init_cfg then loads the right weights."""
+    bad = _place_in_cache(OFFICIAL, cached)
+    url = server.url('good', OFFICIAL)
+    model = VAN_LKA(
+        arch='b0', init_cfg=dict(type='Pretrained', checkpoint=url)
+    )
+    model.init_weights()
+    for key, value in official.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key
+    err = capsys.readouterr().err
+    assert f'checkpoint {bad} {says}' in err
+    assert f'It is the cached download of {url}' in err
+    assert f'moved to {bad}.bad, downloading it again' in err
+    assert 'Unsupported operand' not in err
+    assert server.hits[f'/good/{OFFICIAL}'] == 1  # one new download
+    assert cache_files() == [OFFICIAL, OFFICIAL + '.bad']
+    assert (cache_dir() / (OFFICIAL + '.bad')).read_bytes() == cached
+
+
+def test_cached_truncated_hashed_file_is_fetched_again(server):
+    source, name = _serve_backbone(server)
+    data = server.files[name]
+    _place_in_cache(name, data[: len(data) // 2])  # an interrupted copy
+    checkpoint = load_from_url(server.url('good', name))
+    for key, value in source.state_dict().items():
+        assert torch.equal(checkpoint['state_dict'][key], value), key
+    assert (cache_dir() / name).read_bytes() == data
+    assert server.hits[f'/good/{name}'] == 1
+
+
+def test_cached_file_still_bad_after_one_fetch_gives_up(server):
+    """Only one new download: a server that keeps sending wrong bytes ends
+    in an error naming the URL, with nothing under the final name."""
+    _, name = _serve_backbone(server)
+    _place_in_cache(name, HTML_PAGE)
+    url = server.url('wrong', name)
+    with pytest.raises(ChecksumError) as info:
+        load_from_url(url)
+    assert str(info.value).startswith(url)
+    assert server.hits[f'/wrong/{name}'] == 1
+    assert cache_files() == [name + '.bad']
+
+
+def test_download_tool_repairs_a_bad_file_in_dest(
+    server, tmp_path, torch_home
+):
+    """``download_checkpoint.py URL --dest DIR`` checks a file already in
+    DIR (e.g. one ``mim download`` left half-written) and replaces it."""
+    _, name = _serve_backbone(server)
+    data = server.files[name]
+    dest = tmp_path / 'd'
+    dest.mkdir()
+    (dest / name).write_bytes(data[:1000])
+    tool = REPO / 'tools' / 'misc' / 'download_checkpoint.py'
+    url = server.url('good', name)
+    proc = run_tool(tool, url, '--dest', dest, env_home=torch_home)
+    assert proc.returncode == 0, proc.stderr
+    assert (dest / name).read_bytes() == data
+    assert (dest / (name + '.bad')).stat().st_size == 1000
+    assert f'{dest / name} (the download of {url}) is bad: {url}: sha256' in (
+        proc.stderr
+    )
+    assert f'It was moved to {dest / name}.bad; downloading it again' in (
+        proc.stderr
+    )
+    # a good file is checked and kept: no new request
+    proc = run_tool(tool, url, '--dest', dest, env_home=torch_home)
+    assert proc.returncode == 0, proc.stderr
+    assert server.hits[f'/good/{name}'] == 1
+
+
+# --------------------------- B3/B4 UperNet: one hash suffix, two files (18)
+#: The two public names that carry the same suffix (facts section 9).
+_VAN3RD = 'mmsegmentation/v0.5/van_3rdparty/'
+B3_NAME = (
+    'van-b3-in1kpre_upernet_3rdparty_512x512-ade20k_20230522-653bd6b7.pth'
+)
+B4_NAME = (
+    'van-b4-in1kpre_upernet_3rdparty_512x512-ade20k_20230522-653bd6b7.pth'
+)
+
+
+@pytest.fixture(scope='module')
+def upernet_bytes(tmp_path_factory) -> dict:
+    """{'b3': bytes, 'b4': bytes}: mmseg projects/van UperNet checkpoints of
+    the real B3/B4 shapes (compact values: a few hundred kB each)."""
+    from projects.van_lska.testing.mmseg_van import public_checkpoint
+
+    folder = tmp_path_factory.mktemp('upernet')
+    return {
+        arch: public_checkpoint(folder, 'upernet', arch, compact=True)[
+            0
+        ].read_bytes()
+        for arch in ('b3', 'b4')
+    }
+
+
+def test_shared_suffix_names_are_the_b3_and_b4_upernet_files():
+    from projects.van_lska.weights import download
+
+    assert download.SHARED_SUFFIX_NAMES == {B3_NAME, B4_NAME}
+    assert expected_hash(B3_NAME) == expected_hash(B4_NAME) == '653bd6b7'
+
+
+@pytest.mark.parametrize('arch', ['b3', 'b4'])
+def test_shared_suffix_file_of_the_right_arch_is_accepted(
+    server, upernet_bytes, capsys, arch
+):
+    name = B3_NAME if arch == 'b3' else B4_NAME
+    other = B4_NAME if arch == 'b3' else B3_NAME
+    server.files[_VAN3RD + name] = upernet_bytes[arch]
+    path = fast(server.url('good', _VAN3RD + name))
+    assert path.read_bytes() == upernet_bytes[arch]
+    err = capsys.readouterr().err
+    assert f"the '653bd6b7' in the name is also the suffix of {other}" in err
+    assert 'so it cannot identify the content' in err
+    depths = '3-5-27-3' if arch == 'b3' else '3-6-40-3'
+    assert (
+        f'VAN-{arch.upper()} backbone (depths {depths}, widths '
+        '64-128-320-512)' in err
+    )
+
+
+def test_b3_file_under_the_b4_name_is_refused(server, upernet_bytes):
+    server.files[_VAN3RD + B4_NAME] = upernet_bytes['b3']
+    url = server.url('good', _VAN3RD + B4_NAME)
+    with pytest.raises(NotACheckpointError) as info:
+        fast(url)
+    message = str(info.value)
+    assert message.startswith(url)
+    assert 'its name says VAN-B4 (depths 3-6-40-3' in message
+    assert 'its backbone has depths 3-5-27-3' in message
+    assert cache_files() == []
+
+
+def test_html_page_under_a_shared_suffix_name_is_refused(
+    server, upernet_bytes
+):
+    server.files[_VAN3RD + B4_NAME] = upernet_bytes['b4']
+    with pytest.raises(NotACheckpointError, match='an HTML/XML page'):
+        fast(server.url('html', _VAN3RD + B4_NAME))
+    assert cache_files() == []
+
+
+def test_a_matching_shared_suffix_does_not_let_the_other_file_pass(
+    server, upernet_bytes, monkeypatch, tmp_path
+):
+    """The trap itself, with a suffix that does match: the B3 file's own
+    sha256 prefix on both names. As plain hash names, the B3 file served
+    under the B4 name passes; declared as shared, it is refused."""
+    from projects.van_lska.weights import download
+
+    data = upernet_bytes['b3']
+    sha8 = hashlib.sha256(data).hexdigest()[:8]
+    b3 = B3_NAME.replace('653bd6b7', sha8)
+    b4 = B4_NAME.replace('653bd6b7', sha8)
+    server.files[b3] = server.files[b4] = data
+    # without the rule: the wrong file passes by its (matching) suffix
+    assert fast(server.url('good', b4), dest_dir=tmp_path / 'plain').is_file()
+    monkeypatch.setattr(download, 'SHARED_SUFFIX_NAMES', frozenset({b3, b4}))
+    with pytest.raises(NotACheckpointError, match='its name says VAN-B4'):
+        fast(server.url('good', b4))
+    assert fast(server.url('good', b3)).read_bytes() == data
+    assert cache_files() == [b3]

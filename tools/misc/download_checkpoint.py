@@ -3,9 +3,12 @@
 
 The file goes to the torch hub cache (``$TORCH_HOME/hub/checkpoints``,
 default ``~/.cache/torch/hub/checkpoints``) or ``--dest``, with a progress
-bar, a resumable transfer and the sha256 check of OpenMMLab file names
-(``projects/van_lska/weights/download.py``); a cached file is not downloaded
-again. The path of the file is printed on the last line of stdout.
+bar, a resumable transfer and the checks of
+``projects/van_lska/weights/download.py`` (the sha256 prefix of OpenMMLab
+file names, else a load and arch check). A file already there (cached, or
+written by ``mim download``) is checked the same way and kept, or moved
+aside to ``<name>.bad`` and downloaded again. The path of the file is
+printed on the last line of stdout.
 
 Examples::
 

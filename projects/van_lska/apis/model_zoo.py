@@ -6,7 +6,9 @@
 
 Downloads go through :mod:`projects.van_lska.weights.download`: the torch
 hub cache (``$TORCH_HOME/hub/checkpoints``) or a folder, a progress bar, a
-resumable transfer and the sha256 check of OpenMMLab file names.
+resumable transfer and its checks (the sha256 prefix of OpenMMLab file
+names, else a load and arch check); a file already there (cached, or written
+by ``mim download``) is checked too and replaced when bad.
 """
 
 import difflib
@@ -44,9 +46,8 @@ def resolve(name_or_url: str, index: Path = MODEL_INDEX) -> str:
     weights = models[name_or_url].get('Weights')
     if not weights:
         raise LookupError(
-            f'{name_or_url} has no public weights (only the VAN-LKA '
-            'ImageNet classifiers do; see README, "Pretrained weights"); '
-            'models with weights: '
+            f'{name_or_url} has no public weights (see README, "Model '
+            'zoo"); models with weights: '
             + ', '.join(n for n, m in models.items() if m.get('Weights'))
         )
     return weights
@@ -81,7 +82,12 @@ def download(
     try:
         url = resolve(name_or_url)
         path = download_checkpoint(
-            url, dest, progress=progress, retries=retries, timeout=timeout
+            url,
+            dest,
+            progress=progress,
+            retries=retries,
+            timeout=timeout,
+            check_cached=True,
         )
     except (KeyError, LookupError) as err:
         print(f'error: {err.args[0]}', file=sys.stderr)

@@ -14,8 +14,20 @@ folder ``$TORCH_HOME/hub/checkpoints`` (default
   after their last ``-`` (``..._20220501-385941af.pth``); the finished file
   is checked against them and only then moved to its final name with
   ``os.replace``. A corrupt download is deleted; nothing partial or corrupt
-  ever sits under the final name. Names without such a suffix cannot be
-  verified (a message says so);
+  ever sits under the final name;
+* a name without such a suffix, or one of :data:`SHARED_SUFFIX_NAMES` (two
+  published files whose names carry the same suffix, so that it cannot
+  identify either), is checked by content instead: the file must load with
+  torch's safe loader as a dict holding tensors (an HTML error page is
+  refused and never cached), and when the name states a VAN arch
+  (``van-b4-...``, :func:`arch_in_name`) its backbone must have that arch's
+  blocks per stage and widths (:func:`check_arch`); a message says which
+  check was made. Reading and describing a bad file is
+  :func:`~projects.van_lska.weights.coverage.read_checkpoint`'s;
+* ``check_cached=True`` (the download tool) checks a file already under the
+  final name the same way; a bad one is moved aside to ``<name>.bad`` (with
+  a message naming it and the URL) and downloaded again, once.
+  :func:`load_from_url` does the same when a cached file fails to load;
 * an unreachable host raises :class:`DownloadError` naming the URL, the
   cache path and how to download the file by hand.
 
@@ -36,7 +48,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import IO, Iterator, Optional, Union
+from typing import IO, Any, Iterator, Mapping, Optional, Union
 
 try:  # advisory lock against two processes sharing one .part file
     import fcntl
@@ -48,6 +60,20 @@ CHUNK = 1 << 16
 HASH_RE = re.compile(r'-([0-9a-f]{8,64})(?:\.[A-Za-z]\w*)*$')
 USER_AGENT = 'van-lska-download/1.0 (urllib)'
 
+#: ``van-b4-...``, ``van_tiny_754...``: the arch a file name states.
+_ARCH_IN_NAME = re.compile(
+    r'(?:^|[-_/])van[-_](b[0-6]|tiny|small|base|large)(?=[-_.])',
+    re.IGNORECASE,
+)
+_SEG = 'van-{}-in1kpre_upernet_3rdparty_512x512-ade20k_20230522-653bd6b7.pth'
+#: Published file names whose hash suffix cannot identify their content:
+#: OpenMMLab's UperNet VAN-B3 and VAN-B4 (IN-1K) ADE20K files of mmseg
+#: ``projects/van`` carry the same suffix, so at most one of them can match
+#: it, and the other file would pass a suffix check if it were served
+#: under the wrong name. They are checked by content instead (loadable,
+#: backbone of the arch in the name: B3 3-5-27-3 blocks, B4 3-6-40-3).
+SHARED_SUFFIX_NAMES = frozenset({_SEG.format('b3'), _SEG.format('b4')})
+
 
 class DownloadError(RuntimeError):
     """The file could not be downloaded (the message says what to do)."""
@@ -55,6 +81,11 @@ class DownloadError(RuntimeError):
 
 class ChecksumError(DownloadError):
     """The downloaded bytes do not match the hash in the file name."""
+
+
+class NotACheckpointError(DownloadError):
+    """A file that cannot vouch for itself by its name's hash does not load
+    as a checkpoint, or holds another arch than its name states."""
 
 
 class _Interrupted(Exception):
@@ -124,6 +155,152 @@ def manual_instructions(url: str, dest: Path) -> str:
         f"      init_cfg=dict(type='Pretrained', checkpoint='/path/to/"
         f"{dest.name}')  or  load_from='/path/to/{dest.name}'"
     )
+
+
+# --------------------------------------------------------------------------
+# Verification
+# --------------------------------------------------------------------------
+def arch_in_name(filename: str) -> Optional[str]:
+    """The VAN arch (``'b0'``-``'b6'``) a file name states, or ``None``.
+
+    ``'van-b4-in22kpre_upernet_..._20230522-4a4d744a.pth'`` -> ``'b4'``;
+    ``'van_tiny_754.pth.tar'`` -> ``'b0'``.
+    """
+    from ..models.van import ARCH_ALIASES
+
+    match = _ARCH_IN_NAME.search(filename)
+    if not match:
+        return None
+    name = match.group(1).lower()
+    return ARCH_ALIASES.get(name, name)
+
+
+def _arch_text(depths, dims) -> str:
+    return (
+        f'depths {"-".join(map(str, depths))}, widths '
+        f'{"-".join(map(str, dims))}'
+    )
+
+
+def check_arch(state_dict: Mapping, arch: str, source: str) -> str:
+    """Check that a state dict (any public layout) holds a VAN backbone of
+    ``arch`` (``'b0'``-``'b6'``): its blocks per stage and stage widths.
+
+    Returns:
+        ``'depths 3-6-40-3, widths 64-128-320-512'``: what was found.
+
+    Raises:
+        CheckpointError: no VAN backbone, or another arch.
+    """
+    from ..models.van import resolve_arch
+    from .convert import split_backbone, to_ours
+    from .coverage import CheckpointError, arch_of
+
+    want = resolve_arch(arch)
+    expected = (tuple(want['depths']), tuple(want['embed_dims']))
+    backbone, _ = split_backbone(state_dict)
+    found = arch_of(to_ours(backbone))
+    if found is None:
+        raise CheckpointError(
+            f'{source}: its name says VAN-{arch.upper()}, but it holds no '
+            'VAN backbone weights'
+        )
+    if found != expected:
+        raise CheckpointError(
+            f'{source}: its name says VAN-{arch.upper()} '
+            f'({_arch_text(*expected)}), but its backbone has '
+            f'{_arch_text(*found)}: this is another model'
+        )
+    return _arch_text(*found)
+
+
+def check_content(path: Path, url: str, name: str) -> str:
+    """The check of a file whose name cannot vouch for it: it loads with
+    torch's safe loader as a dict holding tensors, and holds the VAN arch
+    its name states (if any).
+
+    Returns:
+        What was found (one phrase).
+
+    Raises:
+        NotACheckpointError: It does not load (the message says what the
+            file looks like: empty, an HTML page, a truncated zip, ...),
+            holds no tensor, or holds another arch.
+    """
+    from .coverage import CheckpointError, read_checkpoint, state_dict_of
+
+    try:
+        state_dict = state_dict_of(read_checkpoint(str(path)), str(path))
+        if not state_dict:
+            raise CheckpointError(f'{path} holds no tensor: not a checkpoint')
+        arch = arch_in_name(name)
+        found = check_arch(state_dict, arch, url) if arch else None
+    except CheckpointError as err:
+        raise NotACheckpointError(f'{url}: {err}') from err
+    what = f'a checkpoint that loads ({len(state_dict)} tensors)'
+    if found is not None:
+        what += f' with a VAN-{arch.upper()} backbone ({found})'
+    return what
+
+
+def verify_file(path: Path, url: str, name: Optional[str] = None) -> str:
+    """Check the bytes at ``path`` as the file ``name`` (default: its own
+    name) of ``url``: the sha256 prefix of the name, or, when the name has
+    none or one of :data:`SHARED_SUFFIX_NAMES`, the content (a loadable
+    checkpoint; the VAN arch the name states).
+
+    Returns:
+        One line on what was checked.
+
+    Raises:
+        ChecksumError: The sha256 does not match the name.
+        NotACheckpointError: The content check failed.
+    """
+    name = name or path.name
+    prefix = expected_hash(name)
+    if prefix is not None and name not in SHARED_SUFFIX_NAMES:
+        digest = sha256_of(path)
+        if not digest.startswith(prefix):
+            raise ChecksumError(
+                f'{url}: sha256 {digest[: len(prefix)]}... does not match '
+                f'the {prefix!r} in its name'
+            )
+        return f'sha256 {digest[:16]}... matches the {prefix!r} in its name'
+    what = check_content(path, url, name)
+    if prefix is None:
+        why = (
+            'the name carries no sha256 prefix ("-<8 hex digits>" before '
+            'the extension)'
+        )
+    else:
+        others = ', '.join(
+            sorted(
+                n
+                for n in SHARED_SUFFIX_NAMES
+                if n != name and expected_hash(n) == prefix
+            )
+        )
+        why = (
+            f'the {prefix!r} in the name is also the suffix of {others}, so '
+            f'it cannot identify the content (sha256 here: '
+            f'{sha256_of(path)[:16]}...)'
+        )
+    return f'{why}; checked by content instead: {what}'
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename ``path`` to ``<name>.bad`` (``.bad1``, ... if taken)."""
+    target = path.with_name(path.name + '.bad')
+    n = 0
+    while target.exists():
+        n += 1
+        target = path.with_name(f'{path.name}.bad{n}')
+    os.replace(path, target)
+    return target
+
+
+def _first_line(err: BaseException) -> str:
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
 
 
 # --------------------------------------------------------------------------
@@ -347,6 +524,7 @@ def download_checkpoint(
     timeout: float = 30.0,
     backoff: float = 1.0,
     verify: bool = True,
+    check_cached: bool = False,
 ) -> Path:
     """Download ``url`` into ``dest_dir`` (default :func:`cache_dir`).
 
@@ -358,7 +536,10 @@ def download_checkpoint(
         timeout: socket timeout in seconds.
         backoff: seconds to wait before the second attempt (doubled after
             each further one).
-        verify: check the sha256 prefix of OpenMMLab file names.
+        verify: check the download (:func:`verify_file`: the sha256
+            prefix of OpenMMLab file names, else the content).
+        check_cached: check a file already under the final name too; a bad
+            one is moved aside to ``<name>.bad`` and downloaded again.
 
     Returns:
         The path of the verified file (returned at once when cached).
@@ -369,12 +550,30 @@ def download_checkpoint(
             is kept and the next call resumes it).
         ChecksumError: The bytes do not match the name's hash (the partial
             file is deleted).
+        NotACheckpointError: A name without a usable hash, and the bytes
+            are no checkpoint (e.g. an HTML page) or hold another arch
+            than the name states (the partial file is deleted).
     """
     name = filename_from_url(url)
     folder = Path(dest_dir).expanduser() if dest_dir else cache_dir()
     final = folder / name
     if final.is_file():
-        return final
+        if not (check_cached and verify):
+            return final
+        try:
+            account = verify_file(final, url)
+        except DownloadError as err:
+            moved = _move_aside(final)
+            print(
+                f'{final} (the download of {url}) is bad: '
+                f'{_first_line(err)}\n  It was moved to {moved}; '
+                'downloading it again.',
+                file=sys.stderr,
+            )
+        else:
+            if not account.startswith('sha256'):
+                print(f'{name}: {account}', file=sys.stderr)
+            return final
     folder.mkdir(parents=True, exist_ok=True)
     if progress is None:
         progress = sys.stderr.isatty()
@@ -390,24 +589,18 @@ def download_checkpoint(
                 part.unlink(missing_ok=True)
             raise
         f.flush()  # the lock is kept until the file has its final name
-        prefix = expected_hash(name) if verify else None
-        if prefix is not None:
-            digest = sha256_of(part)
-            if not digest.startswith(prefix):
-                part.unlink()
-                raise ChecksumError(
-                    f'{url}: sha256 {digest[: len(prefix)]}... does not match '
-                    f'the {prefix!r} in its name; the corrupt download was '
-                    f'deleted. Try again; if it persists, the file on the '
-                    f'server is bad.\n' + manual_instructions(url, final)
-                )
-        elif verify:
-            print(
-                f'{name}: the file name carries no sha256 prefix '
-                '("-<8 hex digits>" before the extension); the download '
-                'is not verified',
-                file=sys.stderr,
-            )
+        if verify:
+            try:
+                account = verify_file(part, url, name)
+            except DownloadError as err:
+                part.unlink(missing_ok=True)
+                raise type(err)(
+                    f'{err}\n  The download was deleted; nothing is stored '
+                    f'under {final}. Try again; if it persists, the file on '
+                    'the server is bad.\n' + manual_instructions(url, final)
+                ) from err
+            if not account.startswith('sha256'):
+                print(f'{name}: {account}', file=sys.stderr)
         os.replace(part, final)
     return final
 
@@ -423,19 +616,92 @@ def load_from_url(
 ):
     """mmengine ``CheckpointLoader`` scheme for ``http(s)://``: download
     (rank 0 first in distributed runs, the others then read the cache) and
-    ``torch.load`` the file with torch's default (safe) ``weights_only``."""
+    load the file with torch's safe ``weights_only=True``.
+
+    A cached file that does not load (an interrupted copy, an HTML page
+    saved by another tool) is named with its URL, moved aside to
+    ``<name>.bad`` and downloaded again, once (by rank 0).
+
+    Raises:
+        DownloadError: see :func:`download_checkpoint`; also when the file
+            still does not load after a fresh download.
+    """
     import torch
     from mmengine.dist import get_dist_info
 
     rank, world_size = get_dist_info()
-    path = None
+    checkpoint = None
     if rank == 0:
-        path = download_checkpoint(filename, model_dir, progress=progress)
+        checkpoint = _load_or_refetch(
+            filename, model_dir, progress, map_location
+        )
     if world_size > 1:
         torch.distributed.barrier()
         if rank > 0:
             path = download_checkpoint(filename, model_dir, progress=progress)
-    return torch.load(path, map_location=map_location)
+            checkpoint = _load(path, filename, map_location)
+    return checkpoint
+
+
+def _read(path: Path, map_location: Any) -> Any:
+    """Safe-load ``path`` (``weights_only``) to ``map_location``.
+
+    Raises:
+        CheckpointError: it does not load (the message says why).
+    """
+    import torch
+
+    from .coverage import read_checkpoint
+
+    checkpoint = read_checkpoint(str(path))
+    if map_location not in (None, 'cpu', torch.device('cpu')):
+        checkpoint = torch.load(
+            path, map_location=map_location, weights_only=True
+        )
+    return checkpoint
+
+
+def _load(path: Path, url: str, map_location: Any) -> Any:
+    """Safe-load ``path`` (downloaded from ``url``)."""
+    from .coverage import CheckpointError
+
+    try:
+        return _read(path, map_location)
+    except CheckpointError as err:
+        raise DownloadError(
+            f'{err}\n  It is the download of {url}. Delete it and try '
+            'again, or:\n' + manual_instructions(url, path)
+        ) from err
+
+
+def _load_or_refetch(
+    url: str,
+    model_dir: Optional[str],
+    progress: Optional[bool],
+    map_location: Any,
+) -> Any:
+    """Download (or take from the cache) and load ``url``; a cached file
+    that does not load is moved aside and downloaded again, once."""
+    from .coverage import CheckpointError
+
+    folder = Path(model_dir).expanduser() if model_dir else cache_dir()
+    cached = (folder / filename_from_url(url)).is_file()
+    path = download_checkpoint(url, model_dir, progress=progress)
+    try:
+        return _read(path, map_location)
+    except CheckpointError as err:
+        if not cached:  # a fresh, verified download that does not load
+            raise DownloadError(
+                f'{err}\n  It was just downloaded from {url}.'
+            ) from err
+        moved = _move_aside(path)
+        print(
+            f'{_first_line(err)}\n  It is the cached download of {url}; '
+            f'moved to {moved}, downloading it again.',
+            file=sys.stderr,
+        )
+    path = download_checkpoint(url, model_dir, progress=progress)
+    return _load(path, url, map_location)
 
 
 def register_download_scheme() -> None:
