@@ -14,8 +14,11 @@ and ``tools/misc/download_checkpoint.py``):
   ``Training Data``, ``Epochs`` or ``Iterations``, ``Batch Size`` (total:
   per-GPU batch x GPUs of the recipe), ``Training Resources``;
 * ``Results``: only where a published evaluation exists for that exact model
-  and weights (the four VAN-LKA ImageNet classifiers released by OpenMMLab);
-* ``Weights``: only where a public file exists (the same four classifiers).
+  and weights (the four VAN-LKA ImageNet classifiers released by OpenMMLab,
+  :data:`RELEASED`; the ten ADE20K VAN-LKA segmentors of mmseg
+  ``projects/van``, :data:`SEG_RELEASED`);
+* ``Weights``: only where a public file exists (the same fourteen files),
+  with ``Converted From`` naming the release they were converted from.
 
 Each Collection (the papers' models of one task) has a ``README`` link to
 the README section that describes it (checked to exist).
@@ -71,8 +74,17 @@ NOTES = {
         "# numbers are larger than the papers' backbone-centric GFLOPs.\n"
     ),
     'segmentation': (
-        '# No public ADE20K weights for these configs: no Weights, no '
-        'Results.\n'
+        '# Weights/Results: the ten public ADE20K VAN-LKA segmentors, '
+        "OpenMMLab's conversion\n"
+        '# of the VAN-Seg release (mmseg projects/van); mIoU single-scale '
+        'as that project\n'
+        "# reports it for exactly these files (the VAN paper's UperNet "
+        'numbers are\n'
+        '# multi-scale). The UperNet B3 and B4 (IN-1K) file names carry the '
+        'same hash\n'
+        '# suffix; the downloader checks those two by content (README, '
+        '"Model zoo").\n'
+        '# No public VAN-LSKA ADE20K file: no Weights, no Results.\n'
         '# FLOPs at 512x512 (decode head included, auxiliary head not run).\n'
     ),
     'quickstart': (
@@ -150,6 +162,59 @@ RELEASED = {
         top1=83.86,
         top5=96.73,
     ),
+}
+
+#: Public ADE20K segmentors (facts section 9): OpenMMLab's conversion of
+#: the VAN-Seg release, full checkpoints of mmseg ``projects/van`` (official
+#: backbone key names), with the single-scale mIoU that project's README
+#: reports for exactly these files. Config -> (file name, mIoU).
+_VAN3RD = 'https://download.openmmlab.com/mmsegmentation/v0.5/van_3rdparty/'
+_ADE = '3rdparty_512x512-ade20k_20230522'
+SEG_RELEASED = {
+    config: dict(weights=_VAN3RD + name, miou=miou)
+    for config, name, miou in [
+        ('fpn_van_lka_b0', f'van-b0-in1kpre_fpn_{_ADE}-75a76298.pth', 38.65),
+        ('fpn_van_lka_b1', f'van-b1-in1kpre_fpn_{_ADE}-104499ff.pth', 43.22),
+        ('fpn_van_lka_b2', f'van-b2-in1kpre_fpn_{_ADE}-7074e6f8.pth', 46.84),
+        ('fpn_van_lka_b3', f'van-b3-in1kpre_fpn_{_ADE}-2c3b7f5e.pth', 48.32),
+        (
+            'upernet_van_lka_b2',
+            f'van-b2-in1kpre_upernet_{_ADE}-19c58aee.pth',
+            49.35,
+        ),
+        (
+            'upernet_van_lka_b3',
+            f'van-b3-in1kpre_upernet_{_ADE}-653bd6b7.pth',
+            49.71,
+        ),
+        (
+            'upernet_van_lka_b4',
+            f'van-b4-in1kpre_upernet_{_ADE}-653bd6b7.pth',
+            51.56,
+        ),
+        (
+            'upernet_van_lka_b4_in22k',
+            f'van-b4-in22kpre_upernet_{_ADE}-4a4d744a.pth',
+            52.61,
+        ),
+        (
+            'upernet_van_lka_b5_in22k',
+            f'van-b5-in22kpre_upernet_{_ADE}-5bb6f2b4.pth',
+            53.11,
+        ),
+        (
+            'upernet_van_lka_b6_in22k',
+            f'van-b6-in22kpre_upernet_{_ADE}-e226b363.pth',
+            54.25,
+        ),
+    ]
+}
+#: Where the segmentors were converted from (VAN-Seg) and where the
+#: converted files and their evaluation are published.
+SEG_SOURCE = {
+    'Code': 'https://github.com/Visual-Attention-Network/VAN-Segmentation',
+    'Conversion': 'https://github.com/open-mmlab/mmsegmentation/tree/main/'
+    'projects/van',
 }
 
 #: GPUs of the full recipes (the papers': 8 GPUs); quick starts run on 1 CPU.
@@ -353,6 +418,18 @@ def model_entry(path: Path, cfg, stats: Dict) -> Tuple[str, Dict]:
             'Weights': released['original'],
             'Code': CODE['lka'],
         }
+    seg = SEG_RELEASED.get(name)
+    if seg:
+        # mmseg projects/van's evaluation of exactly the converted file.
+        entry['Results'] = [
+            {
+                'Task': task_name,
+                'Dataset': 'ADE20K',
+                'Metrics': {'mIoU': seg['miou']},
+            }
+        ]
+        entry['Weights'] = seg['weights']
+        entry['Converted From'] = dict(SEG_SOURCE)
     return stem, entry
 
 

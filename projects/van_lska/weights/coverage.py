@@ -498,6 +498,14 @@ def check_covers(
     kind = describe_state_dict(sd)
     report = load_and_report(model, sd)
     if report.complete:
+        parts = ', '.join(f'{p} ({n})' for p, (n, _) in report.loaded.items())
+        print_log(
+            f'checkpoint {path} covers the model: '
+            f'{sum(n for n, _ in report.loaded.values())} tensors loaded '
+            f'into {parts}; missing: nothing; unused from the file: '
+            f'{len(report.unexpected)}',
+            logger='current',
+        )
         return report
     if allow_partial and report.loaded_parts and not report.errors:
         print_log(
