@@ -10,7 +10,7 @@ with ``s`` = 4, 8, 16, 32.
 import functools
 import logging
 import os
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterator, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -240,6 +240,34 @@ def missing_pretrained_message(model: str, path: str) -> str:
     )
 
 
+def local_pretrained_checkpoints(cfg) -> Iterator[str]:
+    """The ``checkpoint`` of every ``Pretrained`` init config in ``cfg``
+    (an ``init_cfg``, a list of them, or a whole model config: nested dicts
+    and lists are searched) that is not a URL."""
+    if isinstance(cfg, (list, tuple)):
+        for value in cfg:
+            yield from local_pretrained_checkpoints(value)
+    elif isinstance(cfg, dict):
+        if cfg.get('type') == 'Pretrained':
+            path = str(cfg.get('checkpoint', ''))
+            if '://' not in path:
+                yield path
+        for value in cfg.values():
+            yield from local_pretrained_checkpoints(value)
+
+
+def check_pretrained_files(cfg, owner: str) -> None:
+    """Raise for the first of :func:`local_pretrained_checkpoints` of
+    ``cfg`` that is not a file.
+
+    Raises:
+        FileNotFoundError: :func:`missing_pretrained_message` of ``owner``.
+    """
+    for path in local_pretrained_checkpoints(cfg):
+        if not os.path.isfile(path):
+            raise FileNotFoundError(missing_pretrained_message(owner, path))
+
+
 class VANBackbone(BaseModule):
     """The VAN network with a choice of gating (use the subclasses).
 
@@ -460,19 +488,7 @@ class VANBackbone(BaseModule):
     def init_weights(self) -> None:
         """Load ``init_cfg`` (e.g. ``Pretrained``), failing early and clearly
         when a local checkpoint file is missing."""
-        cfgs = (
-            self.init_cfg
-            if isinstance(self.init_cfg, list)
-            else [self.init_cfg]
-        )
-        for cfg in cfgs:
-            if not isinstance(cfg, dict) or cfg.get('type') != 'Pretrained':
-                continue
-            path = str(cfg.get('checkpoint', ''))
-            if '://' not in path and not os.path.isfile(path):
-                raise FileNotFoundError(
-                    missing_pretrained_message(type(self).__name__, path)
-                )
+        check_pretrained_files(self.init_cfg, type(self).__name__)
         super().init_weights()
 
     def stage(self, i: int) -> Tuple[nn.Module, nn.ModuleList, nn.Module]:
