@@ -18,6 +18,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -45,11 +46,17 @@ YOLO_CONFIGS = REPO / 'configs' / 'yolo'
 C = 6
 
 
-@pytest.fixture(scope='session')
+@pytest.fixture(scope='module')
 def ul(tmp_path_factory):
     """The integration module, with Ultralytics imported offline and with a
-    private config folder (the environment is restored afterwards)."""
-    saved = dict(os.environ)
+    private config folder. What importing Ultralytics changes for the whole
+    process (environment, numpy/torch print options, OpenCV threads, its
+    retrying ``torch.save``) is put back after this module's tests."""
+    from torch._tensor_str import PRINT_OPTS
+
+    saved_env, saved_np = dict(os.environ), np.get_printoptions()
+    saved_torch = dict(vars(PRINT_OPTS))
+    saved_cv2, saved_save = cv2.getNumThreads(), torch.save
     try:
         if sys.modules.get('ultralytics') is None:
             prepare_offline(tmp_path_factory.mktemp('ultralytics_config'))
@@ -58,8 +65,12 @@ def ul(tmp_path_factory):
         pytest.fail(f'{exc}', pytrace=False)
     finally:
         os.environ.clear()
-        os.environ.update(saved)
-    return module
+        os.environ.update(saved_env)
+    yield module
+    np.set_printoptions(**saved_np)
+    vars(PRINT_OPTS).update(saved_torch)
+    cv2.setNumThreads(saved_cv2)
+    torch.save = saved_save
 
 
 def subprocess_env() -> dict:
