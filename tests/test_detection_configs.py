@@ -22,7 +22,14 @@ from projects.van_lska.testing.tiny_data import (
 )
 
 pytestmark = pytest.mark.usefixtures('one_thread')
-FRAMEWORKS = ('retinanet', 'maskrcnn', 'cascade_maskrcnn', 'sparse_rcnn')
+FRAMEWORKS = (
+    'retinanet',
+    'maskrcnn',
+    'cascade_maskrcnn',
+    'sparse_rcnn',
+    'atss',
+    'gfl',
+)
 CONFIGS = [
     f'{fw}_van_{att}_{arch}'
     for fw in FRAMEWORKS
