@@ -32,76 +32,11 @@ from projects.van_lska.engine.checkpoint_hook import (
     PART_SUFFIX,
     is_complete_checkpoint,
 )
+from projects.van_lska.testing.fault_injection import tiny_fpn_config
 
 pytestmark = pytest.mark.slow
 
 DEADLINE_S = 120  # for one event (a pause reached, an exit); never reached
-
-CONFIG = """
-_base_ = [{base!r}]
-custom_imports = dict(
-    imports=['projects.van_lska', 'projects.van_lska.testing.fault_injection'],
-    allow_failed_imports=False,
-)
-data_root = {root!r}
-crop = (32, 32)
-norm_cfg = dict(type='BN', requires_grad=True)
-model = dict(
-    data_preprocessor=dict(size=crop),
-    backbone=dict(
-        arch=dict(
-            _delete_=True,
-            embed_dims=[8, 16, 32, 64],
-            depths=[1, 1, 1, 1],
-            mlp_ratios=[2, 2, 2, 2],
-        ),
-        init_cfg=None,
-        drop_path_rate=0.0,
-        norm_cfg=norm_cfg,
-    ),
-    neck=dict(in_channels=[8, 16, 32, 64], out_channels=16),
-    decode_head=dict(
-        in_channels=[16, 16, 16, 16], channels=16, norm_cfg=norm_cfg
-    ),
-)
-train_dataloader = dict(
-    batch_size=2,
-    num_workers=1,
-    persistent_workers=True,
-    dataset=dict(
-        data_root=data_root,
-        pipeline=[
-            dict(type='LoadImageFromFile'),
-            dict(type='LoadAnnotations', reduce_zero_label=True),
-            dict(type='RandomCrop', crop_size=crop),
-            dict(type='AddPayload', nbytes=1 << 20),
-            dict(
-                type='PackSegInputs',
-                meta_keys=('img_path', 'ori_shape', 'img_shape', 'payload'),
-            ),
-        ],
-    ),
-)
-val_dataloader = None
-val_evaluator = None
-val_cfg = None
-test_dataloader = None
-test_evaluator = None
-test_cfg = None
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=12, val_interval=100)
-param_scheduler = []
-default_hooks = dict(
-    logger=dict(interval=1),
-    checkpoint=dict(
-        _delete_=True,
-        type='PausingCheckpointHook',
-        control_dir={control!r},
-        by_epoch=False,
-        interval=2,
-        max_keep_ckpts=1,
-    ),
-)
-"""
 
 
 class Run:
@@ -221,10 +156,11 @@ def test_kill_and_resume(repo, tiny_ade20k, tmp_path):
     control = tmp_path / 'control'
     control.mkdir()
     cfg.write_text(
-        CONFIG.format(
-            base=str(repo / 'configs' / 'fpn_van_lska_b0.py'),
-            root=str(tiny_ade20k),
-            control=str(control),
+        tiny_fpn_config(
+            repo / 'configs' / 'fpn_van_lska_b0.py',
+            tiny_ade20k,
+            control_dir=control,
+            payload=1 << 20,
         )
     )
     wd = tmp_path / 'work'

@@ -27,7 +27,7 @@ from projects.van_lska.apis.config import (
     register_codebase,
     sync_bn_to_bn,
 )
-from projects.van_lska.apis.errors import read_config
+from projects.van_lska.apis.errors import UserError, read_config
 from projects.van_lska.engine.checkpoint_hook import use_atomic_checkpoints
 from projects.van_lska.engine.shutdown import guard_dataloader_workers
 from projects.van_lska.models.van import missing_pretrained_message
@@ -256,10 +256,15 @@ def _pretrained_checkpoints(obj: Any) -> Iterable[str]:
 
 
 def check_pretrained(cfg: Config) -> None:
-    """Exit with instructions when a local ``Pretrained`` file is absent."""
+    """Exit with instructions when a local ``Pretrained`` file is absent,
+    empty, truncated or an HTML page."""
     for path in _pretrained_checkpoints(cfg.get('model')):
         if not osp.isfile(path):
             fail(missing_pretrained_message('model', path))
+        try:
+            quick_check(path, 'pretrained checkpoint')
+        except CheckpointError as e:
+            fail(str(e))
 
 
 def check_checkpoint(path: Optional[str]) -> None:
@@ -323,7 +328,10 @@ def load_config(
     cfg = read_config(config)
     cfg.launcher = launcher
     if cfg_options is not None:
-        cfg.merge_from_dict(cfg_options)
+        try:
+            cfg.merge_from_dict(cfg_options)
+        except (TypeError, KeyError, ValueError) as e:
+            raise UserError(f'--cfg-options: {e}') from None
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir', None) is None:

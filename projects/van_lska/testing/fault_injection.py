@@ -20,6 +20,8 @@ creates ``release``. No timing is guessed on either side.
 :class:`AddPayload` adds a large numpy array to each sample (pickled through
 the DataLoader's pipe, as mmdet's bitmap masks are): the case in which a
 worker of a killed trainer used to hang for good.
+
+:func:`tiny_fpn_config` writes the tiny training these tests run.
 """
 
 import os
@@ -101,3 +103,113 @@ class AddPayload(BaseTransform):
     def transform(self, results: dict) -> dict:
         results['payload'] = np.ones(self.nbytes, np.uint8)
         return results
+
+
+_TINY_FPN = """
+_base_ = [{base!r}]
+custom_imports = dict(
+    imports=['projects.van_lska', 'projects.van_lska.testing.fault_injection'],
+    allow_failed_imports=False,
+)
+data_root = {data_root!r}
+crop = (32, 32)
+norm_cfg = dict(type='BN', requires_grad=True)
+model = dict(
+    data_preprocessor=dict(size=crop),
+    backbone=dict(
+        arch=dict(
+            _delete_=True,
+            embed_dims=[8, 16, 32, 64],
+            depths={depths!r},
+            mlp_ratios=[2, 2, 2, 2],
+        ),
+        init_cfg=None,
+        drop_path_rate=0.0,
+        norm_cfg=norm_cfg,
+    ),
+    neck=dict(in_channels=[8, 16, 32, 64], out_channels=16),
+    decode_head=dict(
+        in_channels=[16, 16, 16, 16], channels=16, norm_cfg=norm_cfg
+    ),
+)
+train_dataloader = dict(
+    batch_size=2,
+    num_workers={workers},
+    persistent_workers={persistent},
+    dataset=dict(
+        data_root=data_root,
+        pipeline=[
+            dict(type='LoadImageFromFile'),
+            dict(type='LoadAnnotations', reduce_zero_label=True),
+            dict(type='RandomCrop', crop_size=crop),
+            dict(type='AddPayload', nbytes={payload}),
+            dict(
+                type='PackSegInputs',
+                meta_keys=('img_path', 'ori_shape', 'img_shape', 'payload'),
+            ),
+        ],
+    ),
+)
+test_dataloader = dict(
+    batch_size=1, num_workers=0, persistent_workers=False,
+    dataset=dict(data_root=data_root),
+)
+val_dataloader = None
+val_evaluator = None
+val_cfg = None
+train_cfg = dict(
+    type='IterBasedTrainLoop', max_iters={max_iters}, val_interval=100
+)
+param_scheduler = []
+default_hooks = dict(
+    logger=dict(interval=1),
+    checkpoint=dict(
+        _delete_=True,
+        type={hook!r},
+        by_epoch=False,
+        interval=2,
+        max_keep_ckpts=1,{control}
+    ),
+)
+"""
+
+
+def tiny_fpn_config(
+    base: str,
+    data_root: str,
+    control_dir: Optional[str] = None,
+    payload: int = 0,
+    max_iters: int = 12,
+    workers: int = 1,
+    depths=(1, 1, 1, 1),
+) -> str:
+    """The text of a tiny Semantic FPN config for ADE20K-layout data.
+
+    VAN-LSKA with ``depths`` blocks and widths 8-64, 32 px crops, batch 2,
+    a checkpoint every 2 iterations (one kept), no validation; the test
+    split is ``data_root``'s validation images.
+
+    Args:
+        base: path of ``configs/fpn_van_lska_b0.py``.
+        data_root: an ADEChallengeData2016-layout folder.
+        control_dir: use :class:`PausingCheckpointHook` with this folder
+            (else mmengine's ``CheckpointHook``, which the tools replace by
+            the atomic one).
+        payload: bytes of :class:`AddPayload` per sample.
+        max_iters: schedule length.
+        workers: DataLoader workers of the train split.
+        depths: blocks per stage.
+    """
+    return _TINY_FPN.format(
+        base=str(base),
+        data_root=str(data_root),
+        depths=list(depths),
+        workers=workers,
+        persistent=workers > 0,
+        payload=payload,
+        max_iters=max_iters,
+        hook='PausingCheckpointHook' if control_dir else 'CheckpointHook',
+        control=f'\n        control_dir={str(control_dir)!r},'
+        if control_dir
+        else '',
+    )
