@@ -30,7 +30,10 @@ from projects.van_lska.apis.config import (
 from projects.van_lska.apis.errors import UserError, read_config
 from projects.van_lska.engine.checkpoint_hook import use_atomic_checkpoints
 from projects.van_lska.engine.shutdown import guard_dataloader_workers
-from projects.van_lska.models.van import missing_pretrained_message
+from projects.van_lska.models.van import (
+    local_pretrained_checkpoints,
+    missing_pretrained_message,
+)
 from projects.van_lska.weights.coverage import CheckpointError, quick_check
 
 
@@ -241,24 +244,10 @@ def check_data(cfg: Config, phases: Iterable[str]) -> None:
     )
 
 
-def _pretrained_checkpoints(obj: Any) -> Iterable[str]:
-    """Local ``Pretrained`` checkpoint paths in a model config."""
-    if isinstance(obj, dict):
-        if obj.get('type') == 'Pretrained':
-            path = obj.get('checkpoint')
-            if isinstance(path, str) and not _is_remote(path):
-                yield path
-        for value in obj.values():
-            yield from _pretrained_checkpoints(value)
-    elif isinstance(obj, (list, tuple)):
-        for value in obj:
-            yield from _pretrained_checkpoints(value)
-
-
 def check_pretrained(cfg: Config) -> None:
     """Exit with instructions when a local ``Pretrained`` file is absent,
     empty, truncated or an HTML page."""
-    for path in _pretrained_checkpoints(cfg.get('model')):
+    for path in local_pretrained_checkpoints(cfg.get('model')):
         if not osp.isfile(path):
             fail(missing_pretrained_message('model', path))
         try:
