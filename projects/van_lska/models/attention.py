@@ -10,10 +10,9 @@ Parameter names follow mmpretrain's ``VAN`` (``DW_conv``, ``DW_D_conv``,
 ``DW_conv_v``, ``DW_D_conv_h``, ``DW_D_conv_v``, ``conv1``), so those
 checkpoints load without renaming.
 
-Ablations (the VAN paper's ablation of the LKA parts, Guo et al. 2022,
-Sec. 4.1; for LSKA the same parts in their separable form) are selected by
-``ablation``, see :data:`ABLATIONS`. ``ablation=None`` is the unchanged
-module.
+Ablations (the VAN paper's ablation of the LKA parts, Guo et al. 2022; for
+LSKA the same parts in their separable form) are selected by ``ablation``,
+see :data:`ABLATIONS`. ``ablation=None`` is the unchanged module.
 """
 
 from typing import Callable, Dict, FrozenSet, Optional, Tuple
