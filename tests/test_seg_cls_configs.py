@@ -65,7 +65,7 @@ def test_seg_recipe(name):
     head, att, arch = parse(name)
     cfg = load(name)
     assert cfg.default_scope == 'mmseg'
-    assert cfg.custom_imports['imports'] == ['projects.van_lska']
+    assert cfg.custom_imports['imports'][0] == 'projects.van_lska'
     backbone = cfg.model.backbone
     assert backbone.type == f'VAN_{att.upper()}'
     assert backbone.arch == arch
