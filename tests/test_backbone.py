@@ -152,7 +152,10 @@ def test_classifier_equals_official_head():
 @pytest.mark.parametrize(
     'kwargs, pattern',
     [
-        (dict(arch='b7'), r"arch 'b7' is unknown; allowed: b0, b1, .*b6"),
+        (
+            dict(arch='b7'),
+            r'Arch b7 is not in default archs: allowed b0, .*b6',
+        ),
         (dict(arch=dict(depths=[1])), r'exactly the keys embed_dims'),
         (dict(out_indices=(4,)), r'out_indices must be .* 0\.\.3'),
         (dict(out_indices=()), r'out_indices must be'),
