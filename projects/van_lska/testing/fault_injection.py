@@ -161,6 +161,14 @@ train_cfg = dict(
     type='IterBasedTrainLoop', max_iters={max_iters}, val_interval=100
 )
 param_scheduler = []
+# mmseg's own visualizer: these runs draw nothing, and the tests do not
+# depend on the suite's choice of one
+visualizer = dict(
+    _delete_=True,
+    type='SegLocalVisualizer',
+    name='visualizer',
+    vis_backends=[dict(type='LocalVisBackend')],
+)
 default_hooks = dict(
     logger=dict(interval=1),
     checkpoint=dict(
