@@ -251,7 +251,8 @@ def plot_cams(
     title: Optional[str] = None,
     boxes: Optional[Dict[str, Sequence[int]]] = None,
 ) -> str:
-    """Input + one CAM overlay per model, one row per image, as PNG.
+    """Input + one CAM overlay per model, one row per image (one model:
+    one column per image), as PNG.
 
     Args:
         images: Image paths (rows).
@@ -272,18 +273,28 @@ def plot_cams(
 
     from .erf import save_figure
 
-    rows, cols = len(images), len(runners) + 1
+    # one model: images in columns (input above, CAM below); several
+    # models: one row per image, the input first, then one column per model
+    single = len(runners) == 1
+    n_img, n_col = len(images), len(runners) + 1
+    rows, cols = (2, n_img) if single else (n_img, n_col)
     fig, axes = plt.subplots(
         rows,
         cols,
         figsize=(2.9 * cols + 0.9, 2.9 * rows + 0.9),
         squeeze=False,
     )
+
+    def panel(i: int, j: int):
+        """Axes of image ``i``, column ``j`` (0 = input, j = model j-1)."""
+        return axes[j][i] if single else axes[i][j]
+
     for i, path in enumerate(images):
-        ax = axes[i][0]
+        ax = panel(i, 0)
         ax.imshow(results[i][0].image)
         name = osp.basename(path)
-        ax.set_title(f'input\n{name}' if i == 0 else name, fontsize=9)
+        first = i == 0 and not single
+        ax.set_title(f'input\n{name}' if first else name, fontsize=9)
         if boxes and path in boxes:
             x0, y0, x1, y1 = boxes[path]
             ax.add_patch(
@@ -299,28 +310,31 @@ def plot_cams(
             )
         for j, runner in enumerate(runners):
             r = results[i][j]
-            ax = axes[i][j + 1]
+            ax = panel(i, j + 1)
             ax.imshow(overlay(r.image, r.cam))
             ax.plot(*r.peak, marker='+', color='white', ms=12, mew=2.5)
             text = f'pred {runner.class_name(r.pred)} ({r.prob:.0%})'
             if r.target != r.pred:
-                text += f', CAM of {runner.class_name(r.target)}'
-            if i == 0:
+                text += f'\nCAM of {runner.class_name(r.target)}'
+            if i == 0 and not single:
                 label = textwrap.fill(runner.loaded.label, 30)
                 text = f'{label}\n{text}'
             ax.set_title(text, fontsize=9)
-        for ax in axes[i]:
-            ax.set_xticks([])
-            ax.set_yticks([])
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
     fig.colorbar(
         ScalarMappable(Normalize(0, 1), cmap='jet'),
         ax=axes.ravel().tolist(),
-        fraction=0.03 if rows > 1 else 0.05,
+        fraction=0.03 if rows > 2 else 0.02,
         pad=0.02,
-        label='Grad-CAM (scaled to max 1); + marks the peak',
+        label='Grad-CAM (scaled to max 1)\n+ marks the peak',
     )
     layer = runners[0].target_layer.name
-    fig.suptitle(title or f'Grad-CAM at {layer}', fontsize=12)
+    default = f'Grad-CAM at {layer}'
+    if single:
+        default = f'{runners[0].loaded.label}: {default}'
+    fig.suptitle(title or default, fontsize=12)
     return save_figure(fig, out_file)
 
 

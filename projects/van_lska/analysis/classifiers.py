@@ -169,6 +169,10 @@ def build_model(
     cfg = load_config(spec, cfg_options)
     if spec.checkpoint is None:
         cfg.model.get('backbone', {}).pop('init_cfg', None)
+    # as mmengine's Runner and mmpretrain's get_model do: the top-level
+    # data_preprocessor (normalisation, BGR->RGB) belongs to the model
+    if cfg.get('data_preprocessor') is not None:
+        cfg.model.setdefault('data_preprocessor', cfg.data_preprocessor)
     model = _registry(cfg).build(cfg.model)
     classes = None
     if spec.checkpoint is None:

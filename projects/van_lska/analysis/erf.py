@@ -335,13 +335,10 @@ def save_figure(fig, out_file: str, dpi: int = 100) -> str:
 
 
 def write_json(data, out_file: str) -> str:
-    """Write JSON via a temporary file + rename."""
-    out_dir = osp.dirname(osp.abspath(out_file))
-    os.makedirs(out_dir, exist_ok=True)
-    tmp = osp.join(out_dir, f'.{osp.basename(out_file)}.tmp-{os.getpid()}')
-    with open(tmp, 'w') as f:
-        json.dump(data, f, indent=2)
-    os.replace(tmp, out_file)
+    """Write JSON atomically (temporary file + rename)."""
+    from ..apis.files import write_text_atomic
+
+    write_text_atomic(out_file, json.dumps(data, indent=2))
     return out_file
 
 

@@ -15,7 +15,6 @@ in :data:`CLS_DEFAULTS`).
 
 import argparse
 import json
-import os
 import os.path as osp
 import time
 from typing import Dict, List, Optional
@@ -26,8 +25,10 @@ from ..datasets.shapes_classification import (
     generate_cls_dataset,
     load_annotations,
 )
+from .config import REPO_ROOT
+from .files import write_text_atomic
+from .quickstart import make_work_dir
 
-REPO_ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..', '..'))
 CLS_CONFIG = 'configs/quickstart/van_lska_b0_shapes_cls.py'
 #: Defaults of the options :func:`run_cls` reads.
 CLS_DEFAULTS = dict(
@@ -41,6 +42,7 @@ CLS_DEFAULTS = dict(
     num_val=400,
     size=(128, 128),
     texture_tie=0.5,
+    texture_scale=1.0,
     num_vis=6,
     cfg_options=None,  # dict merged into the config
 )
@@ -49,24 +51,6 @@ CLS_DEFAULTS = dict(
 def _option(args, name: str):
     value = getattr(args, name, None)
     return CLS_DEFAULTS[name] if value is None else value
-
-
-def make_work_dir(work_dir: Optional[str], force: bool) -> str:
-    """A fresh work dir; an existing non-empty one needs ``force``."""
-    if work_dir:
-        if osp.isdir(work_dir) and os.listdir(work_dir) and not force:
-            raise SystemExit(
-                f'--work-dir {work_dir} exists and is not empty; pick a new '
-                'one or pass --force to write into it'
-            )
-    else:
-        stamp = time.strftime('%Y%m%d_%H%M%S')
-        base = osp.join('work_dirs', 'quickstart', f'cls_{stamp}')
-        work_dir, n = base, 1
-        while osp.exists(work_dir):
-            work_dir, n = f'{base}_{n}', n + 1
-    os.makedirs(work_dir, exist_ok=True)
-    return osp.abspath(work_dir)
 
 
 def ensure_cls_data(args) -> str:
@@ -83,6 +67,7 @@ def ensure_cls_data(args) -> str:
         num_val=_option(args, 'num_val'),
         size=_option(args, 'size'),
         texture_tie=_option(args, 'texture_tie'),
+        texture_scale=_option(args, 'texture_scale'),
         force=bool(_option(args, 'force')),
         progress=True,
     )
@@ -140,8 +125,10 @@ def _top1(metrics: Dict) -> Optional[float]:
 def draw_cams(
     config: str, checkpoint: str, data_root: str, out_file: str, num: int
 ) -> Optional[Dict]:
-    """Grad-CAM figure of ``num`` val images (one per class in turn) and
-    how often the CAM peak falls inside the object's box."""
+    """Grad-CAM figure of ``num`` val images (one per class in turn), how
+    often the CAM peak falls inside the object's box and which share of the
+    CAM lies inside it, over all val images (by chance both would be the
+    box's share of the image area, ``box_area_fraction``)."""
     try:
         from ..analysis.cam import CamRunner, plot_cams
     except ImportError:  # pragma: no cover - cam imports lazily
@@ -155,13 +142,16 @@ def draw_cams(
         return None
     records = load_annotations(data_root, 'val')
     runner = CamRunner(build_model(ModelSpec(config, checkpoint)))
-    hits, rows = 0, []
+    hits, mass, rows = 0, 0.0, []
     for rec in records:
         path = osp.join(data_root, 'val', rec['file'])
         res = runner(path, target=rec['label'])
         x, y = res.peak
         x0, y0, x1, y1 = rec['box']
         hits += x0 <= x < x1 and y0 <= y < y1
+        total = float(res.cam.sum())
+        if total > 0:
+            mass += float(res.cam[y0:y1, x0:x1].sum()) / total
         if len(rows) < num:
             rows.append((path, res, rec['box']))
     plot_cams(
@@ -169,13 +159,14 @@ def draw_cams(
         [runner],
         [[r] for _, r, _ in rows],
         out_file,
-        title='Grad-CAM of the true class, quickstart classifier '
-        '(dashed: object box)',
+        title='Grad-CAM of the true class, quick-start classifier '
+        f'({osp.basename(checkpoint)}); dashed: object box',
         boxes={p: b for p, _, b in rows},
     )
     return dict(
         figure=out_file,
         peak_in_box=hits / len(records),
+        cam_mass_in_box=mass / len(records),
         box_area_fraction=sum(
             (r['box'][2] - r['box'][0]) * (r['box'][3] - r['box'][1])
             for r in records
@@ -190,7 +181,8 @@ def run_cls(args: Optional[argparse.Namespace] = None) -> Dict:
 
     Reads (all optional, see :data:`CLS_DEFAULTS`): ``config``,
     ``data_root``, ``work_dir``, ``force``, ``epochs``, ``seed``,
-    ``num_train``, ``num_val``, ``size``, ``texture_tie``, ``num_vis``,
+    ``num_train``, ``num_val``, ``size``, ``texture_tie``,
+    ``texture_scale``, ``num_vis``,
     ``cfg_options``.
 
     Returns:
@@ -204,7 +196,7 @@ def run_cls(args: Optional[argparse.Namespace] = None) -> Dict:
         )
     data_root = ensure_cls_data(args)
     work_dir = make_work_dir(
-        getattr(args, 'work_dir', None), bool(_option(args, 'force'))
+        getattr(args, 'work_dir', None), 'cls', bool(_option(args, 'force'))
     )
     import projects.van_lska  # noqa: F401  (registers VAN_LSKA)
 
@@ -246,10 +238,9 @@ def run_cls(args: Optional[argparse.Namespace] = None) -> Dict:
             build_model(ModelSpec(config, checkpoint)), items, progress=False
         )
         result['shape_bias'] = bias.shape_bias
-    tmp = osp.join(work_dir, '.metrics.json.tmp')
-    with open(tmp, 'w') as f:
-        json.dump(result, f, indent=2)
-    os.replace(tmp, osp.join(work_dir, 'metrics.json'))
+    write_text_atomic(
+        osp.join(work_dir, 'metrics.json'), json.dumps(result, indent=2)
+    )
     print_summary(result)
     return result
 
@@ -267,8 +258,8 @@ def print_summary(result: Dict) -> None:
         cam = result['grad_cam']
         lines.append(
             f'  Grad-CAM peak in the object box: {cam["peak_in_box"]:.1%} '
-            f'of val images (box area {cam["box_area_fraction"]:.1%} of '
-            'the image)'
+            f'of val images, CAM mass in it {cam["cam_mass_in_box"]:.1%} '
+            f'(box area {cam["box_area_fraction"]:.1%} of the image)'
         )
         lines.append(f'  Grad-CAM figure : {cam["figure"]}')
     if result.get('shape_bias') is not None:

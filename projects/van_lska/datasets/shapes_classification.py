@@ -67,6 +67,7 @@ class ShapesClsConfig:
             (otherwise any texture, uniformly). In ``[0, 1]``.
         min_contrast: Minimum mean absolute RGB difference between the
             fill's mean colour and the background under the shape.
+        texture_scale: Multiplies the texture periods (1: 4-9 px).
     """
 
     height: int = 128
@@ -75,6 +76,7 @@ class ShapesClsConfig:
     max_radius: float = 0.4
     texture_tie: float = 0.5
     min_contrast: float = 50.0
+    texture_scale: float = 1.0
 
     def check(self) -> None:
         if not 0.0 <= self.texture_tie <= 1.0:
@@ -85,6 +87,10 @@ class ShapesClsConfig:
             raise ValueError(
                 'need 0 < min_radius <= max_radius <= 0.5; got '
                 f'{self.min_radius!r}, {self.max_radius!r}'
+            )
+        if not self.texture_scale > 0:
+            raise ValueError(
+                f'texture_scale must be > 0; got {self.texture_scale!r}'
             )
         if min(self.height, self.width) < 16:
             raise ValueError(
@@ -113,14 +119,19 @@ class ClsSample:
 
 
 def texture_pattern(
-    rng: np.random.Generator, texture: int, h: int, w: int
+    rng: np.random.Generator,
+    texture: int,
+    h: int,
+    w: int,
+    scale: float = 1.0,
 ) -> np.ndarray:
     """A pattern of family ``TEXTURES[texture]``, float32 (h, w) in [0, 1].
 
     Scale, orientation and phase are random; all four are fine-grained
-    (periods of 4-9 px) so that a shape shows several repetitions.
+    (periods of 4-9 px times ``scale``) so that a shape shows several
+    repetitions.
     """
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32) / scale
     angle = rng.uniform(0, np.pi)
     u = xx * np.cos(angle) + yy * np.sin(angle)
     v = -xx * np.sin(angle) + yy * np.cos(angle)
@@ -137,7 +148,7 @@ def texture_pattern(
         dv = (v / step + rng.random()) % 1.0 - 0.5
         t = ((du**2 + dv**2) < 0.09) * 1.0
     elif name == 'speckle':
-        cell = int(rng.integers(2, 4))
+        cell = int(round(rng.integers(2, 4) * scale))
         small = rng.random((h // cell + 1, w // cell + 1))
         t = np.kron(small > 0.5, np.ones((cell, cell)))[:h, :w] * 1.0
     else:  # pragma: no cover - TEXTURES is fixed
@@ -151,6 +162,7 @@ def _fill(
     mask: np.ndarray,
     texture: int,
     min_contrast: float,
+    scale: float = 1.0,
 ) -> None:
     """Fill ``mask`` in ``img`` (float32 RGB, in place) with a two-colour
     texture around a base colour that contrasts with the background under
@@ -168,7 +180,7 @@ def _fill(
     delta = rng.uniform(25, 45) * rng.choice([-1.0, 1.0], size=3)
     c1 = np.clip(base - delta, 0, 255).astype(np.float32)
     c2 = np.clip(base + delta, 0, 255).astype(np.float32)
-    t = texture_pattern(rng, texture, h, w)[..., None]
+    t = texture_pattern(rng, texture, h, w, scale)[..., None]
     fill = c1[None, None] * (1 - t) + c2[None, None] * t
     fill += rng.normal(0, 4, size=fill.shape)
     img[region] = fill[region]
@@ -205,7 +217,7 @@ def make_cls_sample(
     theta = rng.uniform(0, 2 * np.pi)
     inner = rng.uniform(0.38, 0.5)
     mask = shape_mask(label, cx, cy, r, theta, h, w, inner)
-    _fill(rng, img, mask, texture, cfg.min_contrast)
+    _fill(rng, img, mask, texture, cfg.min_contrast, cfg.texture_scale)
     # the shapes generator's camera-like softening of the edges
     img = cv2.GaussianBlur(img, (0, 0), 0.6)
     image = img.clip(0, 255).round().astype(np.uint8)
@@ -303,6 +315,7 @@ def generate_cls_dataset(
     num_val: int = 200,
     size: Sequence[int] = (128, 128),
     texture_tie: float = 0.5,
+    texture_scale: float = 1.0,
     cue_conflict_per_pair: int = 10,
     force: bool = False,
     progress: bool = False,
@@ -314,7 +327,7 @@ def generate_cls_dataset(
         seed: Base seed; the same arguments give identical files.
         num_train, num_val: Images per split (classes balanced).
         size: ``(height, width)`` of the images.
-        texture_tie: See :class:`ShapesClsConfig`.
+        texture_tie, texture_scale: See :class:`ShapesClsConfig`.
         cue_conflict_per_pair: Cue-conflict images per (shape, texture)
             pair of different classes (12 pairs for 4 classes).
         force: Replace an existing, non-empty ``out_dir``.
@@ -328,7 +341,10 @@ def generate_cls_dataset(
             not set.
     """
     cfg = ShapesClsConfig(
-        height=int(size[0]), width=int(size[1]), texture_tie=texture_tie
+        height=int(size[0]),
+        width=int(size[1]),
+        texture_tie=texture_tie,
+        texture_scale=texture_scale,
     )
     cfg.check()
     for name, value in (
