@@ -170,6 +170,15 @@ ALLOWED = (
         configs=QUICKSTART_SEG,
     ),
     AllowedDifference(
+        'visualizer.type',
+        'changed',
+        "SegOverlayVisualizer (registered by projects.van_lska): mmseg's, "
+        "drawing browse_dataset's transposed images too and tinting only "
+        'class pixels (only pictures change).',
+        value='SegOverlayVisualizer',
+        configs=SEG,
+    ),
+    AllowedDifference(
         'img_ratios',
         'added',
         "top-level helper of mmseg's ade20k.py: the scales of tta_pipeline.",

@@ -406,3 +406,26 @@ def test_tools_test_tta_ade20k(name, tiny_ade20k, tmp_path, monkeypatch):
     )
     assert merged == [12, 12]  # batch size 1: two images, 12 views each
     assert 'mIoU' in metrics
+
+
+def test_enable_tta_defaults_and_refusal():
+    """Without ``tta_model``: InstanceSegTTAModel for a model with masks,
+    DetTTAModel for boxes; DetTTAModel on a model with masks is refused
+    with the fix (mmdet would stop in its merge)."""
+    from projects.van_lska.apis.errors import UserError
+    from projects.van_lska.apis.test import enable_tta
+
+    for name, expected in (
+        ('maskrcnn_van_lska_b0', 'InstanceSegTTAModel'),
+        ('retinanet_van_lska_b0', 'DetTTAModel'),
+    ):
+        cfg = Config.fromfile(str(REPO / 'configs' / f'{name}.py'))
+        cfg.pop('tta_model'), cfg.pop('tta_pipeline')
+        with pytest.warns(UserWarning, match='tta_model'):
+            enable_tta(cfg, 'mmdet')
+        assert cfg.model.type == expected
+        assert cfg.model.module.type in ('MaskRCNN', 'RetinaNet')
+    cfg = Config.fromfile(str(REPO / 'configs' / 'maskrcnn_van_lska_b0.py'))
+    cfg.tta_model.type = 'DetTTAModel'
+    with pytest.raises(UserError, match='tta_model.type=InstanceSegTTAModel'):
+        enable_tta(cfg, 'mmdet')

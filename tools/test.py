@@ -5,10 +5,11 @@
 Arguments follow mmdet 3.3.0's ``tools/test.py``; ``--out``, ``--show``,
 ``--show-dir`` and ``--tta`` do what each codebase's own test tool does:
 
-* mmdet: ``--out`` dumps predictions to a ``.pkl``; ``--tta`` adds flip TTA
-  (``DetTTAModel``) unless the config has ``tta_model``/``tta_pipeline``.
-* mmseg: ``--out`` is a folder for the predicted masks; ``--tta`` needs the
-  config's ``tta_model`` and ``tta_pipeline``.
+* mmdet: ``--out`` dumps predictions to a ``.pkl``; ``--tta`` uses the
+  config's ``tta_model``/``tta_pipeline`` (ours: 3 scales x flip; masks
+  merged by ``InstanceSegTTAModel``).
+* mmseg: ``--out`` is a folder for the predicted masks; ``--tta`` uses the
+  config's ``tta_model`` and ``tta_pipeline`` (ours: 6 scales x flip).
 * mmpretrain: ``--out`` dumps predictions to a ``.pkl``; ``--tta`` averages
   the scores of the image and its flip (``AverageClsScoreTTA``).
 
@@ -47,9 +48,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument(
         '--show-dir',
-        help='directory where painted images will be saved. '
-        'If specified, it will be automatically saved '
-        'to the work_dir/timestamp/show_dir',
+        help='directory where painted images will be saved (every test '
+        'image). A relative path is inside the work dir: mmdet '
+        'WORK_DIR/TIMESTAMP/SHOW_DIR, mmseg WORK_DIR/SHOW_DIR/vis_data/'
+        'vis_image, mmpretrain WORK_DIR/SHOW_DIR',
     )
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)'

@@ -12,6 +12,9 @@ _base_ = [
 custom_imports = dict(
     imports=['projects.van_lska'], allow_failed_imports=False
 )
+# mmseg's visualizer that also draws browse_dataset's transposed images and
+# tints only class pixels (mmseg's darkens the rest): --show-dir, inferencers.
+visualizer = dict(type='SegOverlayVisualizer')
 crop_size = (512, 512)
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 # Pad every training batch to the crop size (mmseg's ADE20K configs) and

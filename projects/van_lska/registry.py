@@ -1,7 +1,7 @@
 # Copyright (c) VAN-LSKA suite contributors. All rights reserved.
 """Register the backbones into the ``MODELS`` registry of every installed
-OpenMMLab codebase (mmpretrain, mmdet, mmseg), and the instance
-segmentation TTA model into mmdet's."""
+OpenMMLab codebase (mmpretrain, mmdet, mmseg), the instance segmentation
+TTA model into mmdet's and the segmentation visualizer into mmseg's."""
 
 import importlib
 from typing import List
@@ -13,6 +13,9 @@ CODEBASES = ('mmpretrain', 'mmdet', 'mmseg')
 BACKBONES = (VAN_LKA, VAN_LSKA)
 #: Other modules, by the codebase whose ``MODELS`` they go into.
 CODEBASE_MODELS = {'mmdet': (InstanceSegTTAModel,)}
+#: Modules that register into a codebase's registries when imported (they
+#: import that codebase's modules, so only where it is installed).
+CODEBASE_MODULES = {'mmseg': ('projects.van_lska.engine.seg_visualizer',)}
 
 
 def register_backbones() -> List[str]:
@@ -31,5 +34,7 @@ def register_backbones() -> List[str]:
         for cls in BACKBONES + CODEBASE_MODELS.get(codebase, ()):
             if registry.module_dict.get(cls.__name__) is not cls:
                 registry.register_module(module=cls, force=True)
+        for module in CODEBASE_MODULES.get(codebase, ()):
+            importlib.import_module(module)
         done.append(codebase)
     return done

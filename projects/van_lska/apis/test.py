@@ -5,16 +5,18 @@
 ``--out``, ``--show``, ``--show-dir`` and ``--tta`` do what each codebase's
 own test tool does:
 
-* mmdet: ``out`` dumps predictions to a ``.pkl``; ``tta`` adds flip TTA
-  (``DetTTAModel``) unless the config has ``tta_model``/``tta_pipeline``.
+* mmdet: ``out`` dumps predictions to a ``.pkl``; ``tta`` uses the
+  config's ``tta_model``/``tta_pipeline`` (ours: 3 scales x flip), else
+  flip TTA (``DetTTAModel``; ``InstanceSegTTAModel`` for masks).
 * mmseg: ``out`` is a folder for the predicted masks; ``tta`` needs the
-  config's ``tta_model`` and ``tta_pipeline``.
+  config's ``tta_model`` and ``tta_pipeline`` (ours: 6 scales x flip).
 * mmpretrain: ``out`` dumps predictions to a ``.pkl``; ``tta`` averages
   the scores of the image and its flip (``AverageClsScoreTTA``).
 
 ``deploy`` adds ``VANDeployHook`` to ``custom_hooks``.
 """
 
+import os.path as osp
 import warnings
 from copy import deepcopy
 from types import SimpleNamespace
@@ -52,7 +54,12 @@ def enable_visualization(
     show_dir: Optional[str] = None,
     wait_time: float = 2,
 ) -> None:
-    """``--show`` / ``--show-dir`` as in each codebase's test tool.
+    """``--show`` / ``--show-dir`` as in each codebase's test tool, except
+    that every test image is drawn (mmseg's hook draws one in 50, none on a
+    small set) and a relative ``show_dir`` is inside the work dir, as
+    mmdet's ``WORK_DIR/TIMESTAMP/SHOW_DIR``: mmseg
+    ``WORK_DIR/SHOW_DIR/vis_data/vis_image/``, mmpretrain
+    ``WORK_DIR/SHOW_DIR`` (their tools: from the current folder).
 
     Raises:
         RuntimeError: the config has no ``default_hooks.visualization``.
@@ -73,25 +80,60 @@ def enable_visualization(
         trigger_visualization_hook(cfg, args)
     elif scope == 'mmseg':
         hook['draw'] = True
+        hook['interval'] = 1
         if show:
             hook['show'] = True
             hook['wait_time'] = wait_time
         if show_dir:
-            cfg.visualizer['save_dir'] = show_dir
-    else:  # mmpretrain
+            cfg.visualizer['save_dir'] = osp.join(cfg.work_dir, show_dir)
+        # mmseg's hook names each picture by runner.iter, which builds the
+        # training loop and its data: a test run needs no training data.
+        for key in (
+            'train_dataloader',
+            'train_cfg',
+            'optim_wrapper',
+            'param_scheduler',
+        ):
+            cfg[key] = None
+    else:  # mmpretrain (its test tool's --interval defaults to 1)
         hook['enable'] = True
+        hook['interval'] = 1
         hook['show'] = show
         hook['wait_time'] = wait_time
-        hook['out_dir'] = show_dir
+        hook['out_dir'] = (
+            osp.join(cfg.work_dir, show_dir) if show_dir else None
+        )
+
+
+def _predicts_masks(model: Dict) -> bool:
+    """Whether an mmdet model config has a mask head (instance
+    segmentation)."""
+    return bool((model.get('roi_head') or {}).get('mask_head'))
 
 
 def enable_tta(cfg: Config, scope: str) -> None:
-    """``--tta``: wrap the model in the codebase's TTA model.
+    """``--tta``: wrap the model in the codebase's TTA model. Without a
+    ``tta_model`` in the config: mmdet's ``DetTTAModel`` (boxes), our
+    ``InstanceSegTTAModel`` for models with masks, mmpretrain's
+    ``AverageClsScoreTTA``.
 
     Raises:
         RuntimeError: an mmseg config without ``tta_model`` and
             ``tta_pipeline``.
+        UserError: an mmdet model with masks and ``DetTTAModel``, which
+            merges boxes only.
     """
+    if (
+        scope == 'mmdet'
+        and (cfg.get('tta_model') or {}).get('type') == 'DetTTAModel'
+        and _predicts_masks(cfg.model)
+    ):
+        raise UserError(
+            "--tta: the config's tta_model DetTTAModel merges boxes only and "
+            'this model predicts masks; use --cfg-options '
+            'tta_model.type=InstanceSegTTAModel (boxes merged as '
+            'DetTTAModel does, masks voted).'
+        )
     if scope == 'mmseg':
         if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
             raise RuntimeError(
@@ -104,8 +146,9 @@ def enable_tta(cfg: Config, scope: str) -> None:
             stacklevel=2,
         )
         if scope == 'mmdet':
+            masks = _predicts_masks(cfg.model)
             cfg.tta_model = dict(
-                type='DetTTAModel',
+                type='InstanceSegTTAModel' if masks else 'DetTTAModel',
                 tta_cfg=dict(
                     nms=dict(type='nms', iou_threshold=0.5), max_per_img=100
                 ),
