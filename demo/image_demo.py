@@ -2,8 +2,11 @@
 """Draw the predictions of any of the suite's models on images.
 
 Detection / instance segmentation configs (``default_scope='mmdet'``) go
-through mmdet's ``DetInferencer``; semantic segmentation configs
-(``default_scope='mmseg'``) through mmseg's ``MMSegInferencer``.
+through mmdet's ``DetInferencer``, semantic segmentation configs
+(``'mmseg'``) through mmseg's ``MMSegInferencer``, classification configs
+(``'mmpretrain'``) through mmpretrain's ``ImageClassificationInferencer``;
+each image gives one PNG at least 512 px wide: boxes and masks with class
+and score, a tinted segmentation with a legend, or the top-k classes.
 
 Example::
 
@@ -11,7 +14,7 @@ Example::
         work_dirs/quickstart/det_XXX/maskrcnn_van_lska_b0_shapes.py \
         work_dirs/quickstart/det_XXX/iter_3000.pth --device cpu
 
-The drawings go to ``OUT_DIR/vis/`` (and, for detection, the raw
+The drawings go to ``OUT_DIR/vis/NAME.png`` (and, for detection, the raw
 predictions to ``OUT_DIR/preds/*.json``):
 :func:`projects.van_lska.apis.inference.image_demo`.
 """
@@ -19,6 +22,7 @@ predictions to ``OUT_DIR/preds/*.json``):
 import argparse
 from typing import List, Optional
 
+from projects.van_lska.apis.errors import positive_int
 from projects.van_lska.apis.inference import image_demo
 
 
@@ -46,6 +50,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='opacity of the drawn segmentation (mmseg)',
     )
     parser.add_argument(
+        '--topk',
+        type=positive_int,
+        default=5,
+        help='classes listed with their scores (mmpretrain)',
+    )
+    parser.add_argument(
         '--allow-partial',
         action='store_true',
         help='draw even if the checkpoint covers only part of the model '
@@ -66,6 +76,7 @@ def main(argv: Optional[List[str]] = None) -> List[str]:
         score_thr=args.score_thr,
         opacity=args.opacity,
         allow_partial=args.allow_partial,
+        topk=args.topk,
     )
 
 

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
+from projects.van_lska.apis.drawing import PANEL_WIDTH
 from projects.van_lska.apis.quickstart import make_work_dir
 from projects.van_lska.datasets import SEG_CLASSES, generate_dataset
 
@@ -107,8 +108,10 @@ def _run_quickstart(tmp_path, task, run_tool):
     assert len(result['pictures']) == 2
     for png in result['pictures']:
         img = cv2.imread(png)
-        # Ground truth and prediction side by side.
-        assert png.endswith('.png') and img.shape[1] == 2 * img.shape[0]
+        # Ground truth and prediction side by side, each panel >= 512 px
+        # wide under a title bar (tests/test_drawing.py checks the panels).
+        assert png.endswith('.png') and img.shape[1] >= 2 * PANEL_WIDTH
+        assert img.shape[0] > PANEL_WIDTH
     # A second run into the same work dir is refused.
     proc = run_tool(
         ['tools/quickstart.py', *argv, *SMALL, '--iters', '1'], cwd=tmp_path
@@ -156,11 +159,12 @@ def test_quickstart_seg_and_demo(tmp_path, run_tool):
     )
 
 
-def test_demo_refuses_classification_configs(repo):
+def test_demo_codebases(repo):
     from projects.van_lska.apis.inference import demo_codebase
 
-    with pytest.raises(ValueError, match='ImageClassificationInferencer'):
-        demo_codebase(str(repo / 'configs' / 'van_lka_b0_in1k.py'))
+    assert demo_codebase(str(repo / 'configs' / 'van_lka_b0_in1k.py')) == (
+        'mmpretrain'
+    )
     assert demo_codebase(str(repo / 'configs' / 'fpn_van_lska_b0.py')) == (
         'mmseg'
     )

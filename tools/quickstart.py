@@ -21,7 +21,11 @@ import argparse
 from typing import Dict, List, Optional
 
 from projects.van_lska.apis.errors import non_negative_int, positive_int
-from projects.van_lska.apis.quickstart import CONFIGS, run
+from projects.van_lska.apis.quickstart import (
+    CONFIGS,
+    add_generation_args,
+    run,
+)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -82,15 +86,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     gen = parser.add_argument_group(
         'dataset generation (only if --data-root is missing; seed 0)'
     )
-    gen.add_argument('--num-train', type=positive_int, default=600)
-    gen.add_argument('--num-val', type=positive_int, default=100)
-    gen.add_argument(
-        '--size',
-        type=positive_int,
-        nargs=2,
-        default=[128, 128],
-        metavar=('H', 'W'),
-    )
+    add_generation_args(gen)
     return parser.parse_args(argv)
 
 

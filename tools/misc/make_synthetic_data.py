@@ -9,8 +9,10 @@ Example::
 
 import argparse
 
-from projects.van_lska.apis.errors import positive_int
-from projects.van_lska.apis.quickstart import make_synthetic_data
+from projects.van_lska.apis.quickstart import (
+    add_generation_args,
+    make_synthetic_data,
+)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -19,16 +21,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument('--out', default='data/shapes', help='output root')
     parser.add_argument('--seed', type=int, default=0, help='random seed')
-    parser.add_argument('--num-train', type=positive_int, default=600)
-    parser.add_argument('--num-val', type=positive_int, default=100)
-    parser.add_argument(
-        '--size',
-        type=positive_int,
-        nargs=2,
-        default=[128, 128],
-        metavar=('H', 'W'),
-        help='image height and width',
-    )
+    add_generation_args(parser)
     parser.add_argument(
         '--force',
         action='store_true',

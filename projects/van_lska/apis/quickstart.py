@@ -63,6 +63,57 @@ def make_work_dir(work_dir: Optional[str], task: str, force: bool) -> str:
     return osp.abspath(work_dir)
 
 
+def add_generation_args(parser) -> None:
+    """``--num-train``, ``--num-val`` and ``--size`` of the shapes dataset
+    (``tools/quickstart.py``, ``tools/misc/make_synthetic_data.py``)."""
+    from projects.van_lska.apis.errors import positive_int
+
+    parser.add_argument(
+        '--num-train',
+        type=positive_int,
+        default=600,
+        help='training images to generate (default: 600; the default 700 '
+        'images of both splits take about 20 s)',
+    )
+    parser.add_argument(
+        '--num-val',
+        type=positive_int,
+        default=100,
+        help='validation images to generate (default: 100); the metrics and '
+        'pictures are computed on them',
+    )
+    parser.add_argument(
+        '--size',
+        type=positive_int,
+        nargs=2,
+        default=[128, 128],
+        metavar=('H', 'W'),
+        help='image height and width in pixels (default: 128 128; shapes '
+        'are scaled with the image)',
+    )
+
+
+class GenerationProgress:
+    """Prints ``'  train: 60/600 images (10 %, 1.2 s)'`` at every tenth of
+    a split (and its last image) while the shapes dataset is written."""
+
+    def __init__(self, steps: int = 10) -> None:
+        self.steps = steps
+        self.start = time.time()
+
+    def __call__(self, split: str, done: int, total: int) -> None:
+        if done == 1:
+            self.start = time.time()
+        step = max(1, total // self.steps)
+        if done % step and done != total:
+            return
+        print(
+            f'  {split}: {done}/{total} images ({100 * done // total} %, '
+            f'{time.time() - self.start:.1f} s)',
+            flush=True,
+        )
+
+
 def make_shapes_dataset(
     out: str,
     seed: int,
@@ -80,7 +131,9 @@ def make_shapes_dataset(
     from projects.van_lska.datasets import generate_dataset
 
     try:
-        splits = generate_dataset(out, seed, num_train, num_val, size, force)
+        splits = generate_dataset(
+            out, seed, num_train, num_val, size, force, GenerationProgress()
+        )
     except FileExistsError as e:
         fail(str(e))
     return [
@@ -195,37 +248,47 @@ def val_metrics(runner) -> Dict[str, float]:
 def draw_predictions(
     runner, task: str, out_dir: str, num: int, score_thr: float
 ) -> List[str]:
-    """Draw ``num`` val images: ground truth left, prediction right."""
+    """Draw ``num`` val images: ground truth left, prediction right
+    (:mod:`projects.van_lska.apis.drawing`: panels at least 512 px wide,
+    titled, labels with scores, a legend for segmentation)."""
     import mmcv
     import torch
+
+    from projects.van_lska.apis import drawing
 
     os.makedirs(out_dir, exist_ok=True)
     model = runner.model
     model.eval()
     dataset = runner.val_dataloader.dataset
-    visualizer = runner.visualizer
-    visualizer.dataset_meta = dataset.metainfo
+    classes = dataset.metainfo.get('classes')
+    palette = dataset.metainfo.get('palette')
     paths = []
     for idx in range(min(num, len(dataset))):
         data = runner.val_dataloader.collate_fn([dataset[idx]])
         with torch.no_grad():
             sample = model.test_step(data)[0]
         image = mmcv.imread(sample.img_path, channel_order='rgb')
+        if task == 'det':
+            picture = drawing.detection_sheet(
+                image,
+                drawing.instances_of(sample.gt_instances),
+                drawing.instances_of(sample.pred_instances),
+                classes,
+                palette,
+                score_thr,
+            )
+        else:
+            picture = drawing.segmentation_sheet(
+                image,
+                sample.gt_sem_seg.data[0].cpu().numpy(),
+                sample.pred_sem_seg.data[0].cpu().numpy(),
+                classes,
+                palette,
+            )
         out_file = osp.join(
             out_dir, osp.splitext(osp.basename(sample.img_path))[0] + '.png'
         )
-        kwargs = dict(pred_score_thr=score_thr) if task == 'det' else {}
-        visualizer.add_datasample(
-            osp.basename(sample.img_path),
-            image,
-            data_sample=sample,
-            draw_gt=True,
-            draw_pred=True,
-            show=False,
-            out_file=out_file,
-            **kwargs,
-        )
-        paths.append(out_file)
+        paths.append(drawing.save_png(picture, out_file))
     return paths
 
 

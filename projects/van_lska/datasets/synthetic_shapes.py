@@ -34,7 +34,7 @@ import os.path as osp
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -361,6 +361,7 @@ def generate_split(
     num_images: int,
     seed: int = 0,
     cfg: Optional[ShapesConfig] = None,
+    progress: Optional[Callable[[str, int, int], None]] = None,
 ) -> Dict:
     """Write one split in both formats; returns the COCO dict.
 
@@ -370,6 +371,8 @@ def generate_split(
         num_images: Number of scenes.
         seed: Base seed; each split has its own stream.
         cfg: Scene parameters.
+        progress: called as ``progress(split, done, num_images)`` after
+            each written image.
     """
     if split not in SPLITS:
         raise ValueError(f'split must be one of {list(SPLITS)}; got {split}')
@@ -400,6 +403,8 @@ def generate_split(
             )
         )
         annotations += coco_annotations(scene, i + 1, len(annotations) + 1)
+        if progress is not None:
+            progress(split, i + 1, num_images)
     coco = dict(
         info=dict(
             description='VAN-LSKA synthetic shapes',
@@ -472,6 +477,7 @@ def generate_dataset(
     num_val: int = 100,
     size: Sequence[int] = (128, 128),
     force: bool = False,
+    progress: Optional[Callable[[str, int, int], None]] = None,
 ) -> Dict[str, Dict]:
     """Write the train and val splits (COCO + ADE20K formats).
 
@@ -486,6 +492,8 @@ def generate_dataset(
         size: ``(height, width)`` of the images.
         force: replace a previous dataset in ``out_dir``
             (:func:`check_target`).
+        progress: called as ``progress(split, done, total)`` after each
+            written image.
 
     Returns:
         dict: ``{'train': coco_dict, 'val': coco_dict}``.
@@ -505,7 +513,7 @@ def generate_dataset(
     os.umask(umask)
     os.chmod(out_dir, 0o777 & ~umask)  # mkdtemp makes it 0700
     try:
-        out = _write_dataset(out_dir, seed, num_train, num_val, size)
+        out = _write_dataset(out_dir, seed, num_train, num_val, size, progress)
         _replace_folder(out_dir, final)
     except BaseException:
         shutil.rmtree(out_dir, ignore_errors=True)
@@ -519,11 +527,12 @@ def _write_dataset(
     num_train: int,
     num_val: int,
     size: Sequence[int],
+    progress: Optional[Callable[[str, int, int], None]] = None,
 ) -> Dict[str, Dict]:
     cfg = ShapesConfig(height=int(size[0]), width=int(size[1]))
     out = {}
     for split, num in (('train', num_train), ('val', num_val)):
-        out[split] = generate_split(out_dir, split, num, seed, cfg)
+        out[split] = generate_split(out_dir, split, num, seed, cfg, progress)
     with open(osp.join(out_dir, 'meta.json'), 'w') as f:
         json.dump(
             dict(
