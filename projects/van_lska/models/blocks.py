@@ -12,6 +12,7 @@ from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks import DropPath
 
 from .attention import SpatialAttention
+from .fused import block_forward as fused_block_forward
 
 
 class PatchEmbed(nn.Module):
@@ -116,7 +117,13 @@ class VANBlock(nn.Module):
     def _scaled(scale: Optional[nn.Parameter], x: torch.Tensor):
         return x if scale is None else scale[:, None, None] * x
 
+    #: Run through the fused training path (:mod:`.fused`); set by the
+    #: backbone's ``fused`` argument. Same parameters and results.
+    fused: bool = False
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fused:
+            return fused_block_forward(self, x)
         x = x + self.drop_path(
             self._scaled(self.layer_scale_1, self.attn(self.norm1(x)))
         )

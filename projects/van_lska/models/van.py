@@ -30,6 +30,7 @@ from ..weights.convert import (
 from ..weights.coverage import CheckpointError, arch_of, van_summary
 from .attention import GATINGS, check_ablation
 from .blocks import PatchEmbed, VANBlock
+from .fused import fused_memory_format
 from .kernels import GatingKernels
 
 _MLP_RATIOS = (8, 8, 4, 4)
@@ -319,6 +320,13 @@ class VANBackbone(BaseModule):
             ``'sigmoid'``, see
             :data:`~projects.van_lska.models.attention.ABLATIONS`. ``None``
             (default): the full gating.
+        fused (bool): Run the blocks through the fused training path
+            (:mod:`~projects.van_lska.models.fused`): ``channels_last`` on
+            CPU, the 1x1 convs as GEMMs, the depthwise chains as autograd
+            functions that save fewer activations. Same parameters, state
+            dict and results (to float rounding); faster training and less
+            memory. Defaults to False. Can be switched later
+            (``model.fused = True``).
     """
 
     attention_type: str = ''
@@ -344,6 +352,7 @@ class VANBackbone(BaseModule):
         init_cfg: Optional[Union[Dict, list]] = None,
         layer_scale_init_value: Optional[float] = None,
         ablation: Optional[str] = None,
+        fused: bool = False,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
         gating_cls, resolve_kernels = GATINGS[self.attention_type]
@@ -422,6 +431,22 @@ class VANBackbone(BaseModule):
             block_idx += depth
         self._init_default_weights()
         self._freeze_stages()
+        self.fused = fused
+
+    @property
+    def fused(self) -> bool:
+        """Whether the blocks run through the fused training path."""
+        return self.__dict__.get('_fused', False)
+
+    @fused.setter
+    def fused(self, value: bool) -> None:
+        if not isinstance(value, bool):
+            raise ValueError(f'fused must be True or False; got {value!r}')
+        self.__dict__['_fused'] = value
+        for i in range(self.num_stages):
+            for block in self.stage(i)[1]:
+                if isinstance(block, VANBlock):
+                    block.fused = value
 
     @staticmethod
     def _layer_scale_init(*values: Optional[float]) -> float:
@@ -543,6 +568,8 @@ class VANBackbone(BaseModule):
         """``(N, C_in, H, W)`` -> one ``(N, C_i, H/s_i, W/s_i)`` per index in
         ``out_indices``, ``s_i = 4 * 2**i``."""
         outs = []
+        if self.fused and not self.deployed:
+            x = x.contiguous(memory_format=fused_memory_format(x))
         for i in range(self.num_stages):
             patch_embed, blocks, norm = self.stage(i)
             x = patch_embed(x)
