@@ -6,10 +6,16 @@ authors' module in mmpretrain's ``VAN``), in one interleaved run.
 Models compared, method and ``--sweep``: :mod:`projects.van_lska.analysis.
 benchmark`.
 
-Example (the README table)::
+Examples (the README tables)::
 
     python tools/analysis_tools/benchmark_backbone.py --threads 1 \\
         --archs b2 --attentions LSKA --shapes 224x224 --channels-last
+    python tools/analysis_tools/benchmark_backbone.py --threads 1 \\
+        --archs b1 --attentions LSKA --shapes 224x224 --batch-sizes 1 2 \\
+        --modes train --fused --channels-last
+    python tools/analysis_tools/benchmark_backbone.py --device cuda \\
+        --archs b0 b1 b2 b3 --attentions LKA LSKA --shapes 224x224 \\
+        --batch-sizes 64 --modes infer train --fused --amp bf16
 """
 
 import argparse
@@ -66,6 +72,28 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='compare the --attentions with each other (see above)',
     )
     parser.add_argument('--json', help='also write the results here')
+    parser.add_argument(
+        '--fused',
+        action='store_true',
+        help='add ours-fused (the fused training path, fused=True)',
+    )
+    parser.add_argument(
+        '--compile',
+        action='store_true',
+        help='add ours-compile (torch.compile; the first iteration compiles)',
+    )
+    parser.add_argument(
+        '--fused-adamw',
+        action='store_true',
+        help="PyTorch's fused AdamW kernel in train mode, for every model",
+    )
+    parser.add_argument('--device', default='cpu', help='cpu or cuda[:N]')
+    parser.add_argument(
+        '--amp',
+        choices=['bf16', 'fp16'],
+        default=None,
+        help='run every model under torch.autocast with this dtype',
+    )
     return parser.parse_args(argv)
 
 

@@ -12,7 +12,13 @@ mode) it compares, in one process run:
 * ``ours-cl``: the normal path in ``channels_last`` (``--channels-last``);
 * ``ours-fast``: the deploy path (``switch_to_deploy()``; inference only);
 * ``ours+cp``: the normal path with ``with_cp=True`` (``--with-cp``;
-  training only).
+  training only);
+* ``ours-fused``: the fused training path (``fused=True``, see
+  :mod:`projects.van_lska.models.fused`; ``--fused``), and with
+  ``--with-cp`` also ``ours-fused+cp`` in train mode;
+* ``ours-compile``: the normal path under ``torch.compile`` (inductor;
+  ``--compile``). The first warm-up iteration compiles (its time is printed);
+  no memory is measured for it (each subprocess would compile again).
 
 All models of a case share the same weights (ours copied into the
 reference; BatchNorm statistics randomised so the folding is exercised), and
@@ -30,7 +36,19 @@ Method:
   is reported: latency (ms per batch) and throughput (images/s). ``infer``
   = forward under ``torch.inference_mode`` in eval mode; ``train`` =
   forward, a scalar loss over all outputs, backward and an AdamW step (the
-  optimizer of every recipe here), in train mode.
+  optimizer of every recipe here; ``--fused-adamw``: PyTorch's fused
+  AdamW kernel, for every model alike), in train mode.
+* CPU time: on CPU the process CPU time of each iteration is reported too
+  (``cpu ms``, median). At one thread it is the time the iteration had a
+  core: on a loaded machine the wall time also counts the waits for a core,
+  which fall on the models at random; the CPU time does not (caches and
+  memory bandwidth are still shared).
+* GPU (``--device cuda``): the same cases, with ``torch.cuda.synchronize()``
+  after each iteration; ``--amp bf16``/``fp16`` runs every model under
+  ``torch.autocast``; peak memory is ``torch.cuda.max_memory_allocated``
+  during two iterations minus the memory allocated before them, in the same
+  process. Rows at 224x224 also show the VAN paper's RTX 3090 throughput
+  (:data:`PAPER_RTX3090`).
 * Peak memory: each (case, model) runs in a fresh subprocess
   (``python -m projects.van_lska.analysis.benchmark CASE``), which builds
   the model and input, resets the peak RSS by writing ``5`` to
@@ -51,6 +69,7 @@ The command line is ``tools/analysis_tools/benchmark_backbone.py``.
 
 import copy
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -73,7 +92,20 @@ from projects.van_lska.testing.randomize import randomize_
 BACKBONES = {'LKA': VAN_LKA, 'LSKA': VAN_LSKA}
 DEFAULT_K = {'LKA': 21, 'LSKA': 23}
 #: Every model a case can compare (see the module docstring).
-MODEL_NAMES = ('ref', 'ours', 'ours-cl', 'ours-fast', 'ours+cp')
+MODEL_NAMES = (
+    'ref',
+    'ours',
+    'ours-cl',
+    'ours-fast',
+    'ours+cp',
+    'ours-fused',
+    'ours-fused+cp',
+    'ours-compile',
+)
+#: VAN-LKA inference throughput (images/s, 224x224) on an RTX 3090 from the
+#: VAN paper (Guo et al., 2022, Table 2/Fig. 1), for comparison on a GPU.
+PAPER_RTX3090 = {'b0': 2140, 'b1': 1420, 'b2': 762, 'b3': 452}
+AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 
 
 @dataclass
@@ -96,6 +128,11 @@ class BenchmarkOptions:
         no_memory: skip the peak-memory subprocesses.
         sweep: compare the ``attentions`` with each other instead.
         json: also write the results to this file.
+        fused: add ``ours-fused`` (and ``ours-fused+cp`` with ``with_cp``).
+        compile: add ``ours-compile``.
+        fused_adamw: PyTorch's fused AdamW for every model.
+        device: ``'cpu'`` or ``'cuda'``.
+        amp: ``None``, ``'bf16'`` or ``'fp16'`` (``torch.autocast``).
     """
 
     archs: Sequence[str]
@@ -113,6 +150,11 @@ class BenchmarkOptions:
     no_memory: bool
     sweep: bool
     json: Optional[str]
+    fused: bool = False
+    compile: bool = False
+    fused_adamw: bool = False
+    device: str = 'cpu'
+    amp: Optional[str] = None
 
 
 def parse_attention(text: str) -> Tuple[str, int]:
@@ -152,22 +194,27 @@ def build_models(case: Dict, names: List[str]) -> Dict[str, nn.Module]:
     ours = build_ours(case)
     randomize_(ours)
     train = case['mode'] == 'train'
+    device = case.get('device', 'cpu')
     models = {}
     for name in names:
         if name == 'ref':
             ref = build_reference(case['arch'], attention, k)
             copy_weights_to_reference(ours, ref)
             model = ref
-        elif name == 'ours+cp':
-            model = copy.deepcopy(ours)
-            model.with_cp = True
         else:
             model = copy.deepcopy(ours)
+        if name != 'ref':
+            model.with_cp = name.endswith('+cp')
+        model.to(device)
         model.train(train)
         if name == 'ours-fast':
             model.switch_to_deploy()
         elif name == 'ours-cl':
             model.to(memory_format=torch.channels_last)
+        elif name.startswith('ours-fused'):
+            model.fused = True
+        elif name == 'ours-compile':
+            model = torch.compile(model)
         models[name] = model
     return models
 
@@ -176,29 +223,54 @@ def make_input(case: Dict, name: str) -> torch.Tensor:
     """The case's ``(batch, 3, h, w)`` input (seed 1)."""
     torch.manual_seed(1)
     x = torch.randn(case['batch'], 3, case['h'], case['w'])
+    x = x.to(case.get('device', 'cpu'))
     if name == 'ours-cl':
         x = x.contiguous(memory_format=torch.channels_last)
     return x
 
 
-def make_step(model: nn.Module, mode: str, x: torch.Tensor):
-    """One benchmark iteration as a closure."""
+def make_step(
+    model: nn.Module,
+    mode: str,
+    x: torch.Tensor,
+    amp: Optional[str] = None,
+    fused_adamw: bool = False,
+):
+    """One benchmark iteration as a closure (synchronised on CUDA)."""
+    cuda = x.device.type == 'cuda'
+
+    def autocast():
+        return torch.autocast(
+            x.device.type, dtype=AMP_DTYPES.get(amp), enabled=amp is not None
+        )
+
+    def sync():
+        if cuda:
+            torch.cuda.synchronize(x.device)
+
     if mode == 'infer':
 
         def step():
-            with torch.inference_mode():
-                return model(x)
+            with torch.inference_mode(), autocast():
+                outs = model(x)
+            sync()
+            return outs
 
         return step
     params = [p for p in model.parameters() if p.requires_grad]
-    optim = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.05)
+    extra = dict(fused=True) if fused_adamw else {}
+    optim = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.05, **extra)
+    scaler = torch.amp.GradScaler(x.device.type, enabled=amp == 'fp16')
 
     def step():
         optim.zero_grad(set_to_none=True)
-        outs = model(x)
-        loss = sum(o.float().mean() for o in outs)
-        loss.backward()
-        optim.step()
+        with autocast():
+            outs = model(x)
+            loss = sum(o.float().mean() for o in outs)
+        scaler.scale(loss).backward()
+        scaler.step(optim)
+        scaler.update()
+        sync()
         return outs
 
     return step
@@ -218,6 +290,12 @@ def models_for(case: Dict, args: BenchmarkOptions) -> List[str]:
         names.append('ours-fast')
     elif args.with_cp:
         names.append('ours+cp')
+    if args.fused:
+        names.append('ours-fused')
+        if args.with_cp and case['mode'] == 'train':
+            names.append('ours-fused+cp')
+    if args.compile:
+        names.append('ours-compile')
     if args.models:
         names = [n for n in names if n in args.models]
     return names
@@ -232,12 +310,38 @@ def read_status(key: str) -> float:
     raise KeyError(key)
 
 
+def case_step(case: Dict, name: str, model: nn.Module):
+    """The iteration of ``model`` (named ``name``) on ``case``."""
+    return make_step(
+        model,
+        case['mode'],
+        make_input(case, name),
+        amp=case.get('amp'),
+        fused_adamw=case.get('fused_adamw', False),
+    )
+
+
+def measure_cuda_memory(case: Dict, name: str) -> float:
+    """Peak CUDA memory growth (MiB) of two iterations, in this process."""
+    model = build_models(case, [name])[name]
+    step = case_step(case, name, model)
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    for _ in range(2):
+        step()
+    peak = torch.cuda.max_memory_allocated()
+    del model, step
+    torch.cuda.empty_cache()
+    return (peak - before) / 2**20
+
+
 def memory_worker(spec: str) -> None:
     """Subprocess entry: peak RSS growth of one (case, model), as JSON."""
     case, name, threads = json.loads(spec)
     torch.set_num_threads(threads)
     model = build_models(case, [name])[name]
-    step = make_step(model, case['mode'], make_input(case, name))
+    step = case_step(case, name, model)
     try:
         with open('/proc/self/clear_refs', 'w') as f:
             f.write('5')
@@ -253,7 +357,12 @@ def memory_worker(spec: str) -> None:
 
 def measure_memory(case: Dict, name: str, threads: int) -> Optional[float]:
     """Peak RSS growth (MiB) of two iterations of ``name`` on ``case``, in
-    a fresh subprocess (:func:`memory_worker`); ``None`` if it failed."""
+    a fresh subprocess (:func:`memory_worker`); ``None`` if it failed or
+    for ``ours-compile``. On CUDA: :func:`measure_cuda_memory`."""
+    if name == 'ours-compile':
+        return None
+    if case.get('device', 'cpu') != 'cpu':
+        return measure_cuda_memory(case, name)
     cmd = [
         sys.executable,
         '-m',
@@ -282,8 +391,7 @@ def time_case(
     largest output difference against ``ref`` (else the first model)."""
     models = build_models(case, names)
     steps = {
-        name: make_step(model, case['mode'], make_input(case, name))
-        for name, model in models.items()
+        name: case_step(case, name, model) for name, model in models.items()
     }
     out, first = time_steps(steps, case['batch'], args)
     base = 'ref' if 'ref' in first else names[0]
@@ -303,24 +411,38 @@ def time_steps(
     """Warm-up, then ``args.repeats`` interleaved rounds of ``steps``.
 
     Returns:
-        ``({name: latency/throughput}, {name: outputs of the first run})``.
+        ``({name: latency/throughput/cpu time}, {name: outputs of the
+        first run})``; ``first_ms`` is the first warm-up iteration (it
+        compiles under ``torch.compile``).
     """
-    first = {}
+    first, first_ms = {}, {}
     for _ in range(args.warmup):
         for name, step in steps.items():
-            first.setdefault(name, step())
+            start = time.perf_counter()
+            outs = step()
+            if name not in first:
+                first[name] = outs
+                first_ms[name] = (time.perf_counter() - start) * 1e3
     times = {name: [] for name in steps}
+    cpu_times = {name: [] for name in steps}
     order = list(steps)
     for r in range(args.repeats):
         shift = r % len(order)
         for name in order[shift:] + order[:shift]:
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             steps[name]()
             times[name].append(time.perf_counter() - start)
+            cpu_times[name].append(time.process_time() - cpu_start)
+    cuda = getattr(args, 'device', 'cpu') != 'cpu'
     out = {}
     for name in order:
         lat = statistics.median(times[name])
-        out[name] = dict(latency_ms=lat * 1e3, throughput=batch / lat)
+        out[name] = dict(
+            latency_ms=lat * 1e3,
+            throughput=batch / lat,
+            cpu_ms=None if cuda else statistics.median(cpu_times[name]) * 1e3,
+            first_ms=first_ms.get(name),
+        )
     return out, first
 
 
@@ -344,6 +466,9 @@ def run(args: BenchmarkOptions) -> List[Dict]:
                             w=w,
                             batch=batch,
                             mode=mode,
+                            device=args.device,
+                            amp=args.amp,
+                            fused_adamw=args.fused_adamw,
                         )
                         names = models_for(case, args)
                         print(f'running {case} with {names}', flush=True)
@@ -458,35 +583,79 @@ def _fmt(value, spec: str) -> str:
     return '-' if value is None else format(value, spec)
 
 
+def case_label(c: Dict) -> str:
+    """``b1 LSKA-23 224x224 bs2 train`` (``+ bf16``/``cuda`` when set)."""
+    label = (
+        f'{c["arch"]} {c["attention"]}-{c["kernel_size"]} '
+        f'{c["h"]}x{c["w"]} bs{c["batch"]} {c["mode"]}'
+    )
+    if c.get('device', 'cpu') != 'cpu':
+        label += f' {c["device"]}'
+    if c.get('amp'):
+        label += f' {c["amp"]}'
+    return label
+
+
+def _ratio(row: Dict, base: Dict, key: str, inverse: bool = False):
+    if not row.get(key) or not base.get(key):
+        return None
+    return base[key] / row[key] if inverse else row[key] / base[key]
+
+
 def print_table(results: List[Dict], threads: int) -> None:
-    """The cases as a Markdown table, ratios against ``ref``."""
+    """The cases as a Markdown table, ratios against ``ref`` (speed from
+    the wall time and, on CPU, from the CPU time)."""
     header = (
-        f'| case | model | img/s | latency ms | peak MiB | '
-        f'speed vs ref | mem vs ref | max abs diff |  (threads={threads})'
+        '| case | model | img/s | latency ms | cpu ms | peak MiB | '
+        'speed vs ref | cpu speed vs ref | mem vs ref | max abs diff |  '
+        f'(threads={threads})'
     )
     print(header)
-    print('|' + '---|' * 8)
+    print('|' + '---|' * 10)
     for res in results:
         c = res['case']
-        label = (
-            f'{c["arch"]} {c["attention"]}-{c["kernel_size"]} '
-            f'{c["h"]}x{c["w"]} bs{c["batch"]} {c["mode"]}'
-        )
+        label = case_label(c)
         models = res['models']
         base = models.get('ref') or models.get('ours')
         for name, row in models.items():
-            speed = mem = None
-            if row.get('throughput') and base.get('throughput'):
-                speed = row['throughput'] / base['throughput']
-            if row.get('peak_mb') and base.get('peak_mb'):
-                mem = row['peak_mb'] / base['peak_mb']
             print(
                 f'| {label} | {name} | {_fmt(row.get("throughput"), ".2f")} '
                 f'| {_fmt(row.get("latency_ms"), ".1f")} '
+                f'| {_fmt(row.get("cpu_ms"), ".1f")} '
                 f'| {_fmt(row.get("peak_mb"), ".0f")} '
-                f'| {_fmt(speed, ".2f")} | {_fmt(mem, ".2f")} '
+                f'| {_fmt(_ratio(row, base, "throughput"), ".2f")} '
+                f'| {_fmt(_ratio(row, base, "cpu_ms", True), ".2f")} '
+                f'| {_fmt(_ratio(row, base, "peak_mb"), ".2f")} '
                 f'| {_fmt(row.get("max_abs_diff"), ".1e")} |'
             )
+    for res in results:
+        first = res['models'].get('ours-compile', {}).get('first_ms')
+        if first:
+            print(
+                f'torch.compile, {case_label(res["case"])}: first iteration '
+                f'(compiling) {first / 1e3:.1f} s'
+            )
+    print_paper_comparison(results)
+
+
+def print_paper_comparison(results: List[Dict]) -> None:
+    """GPU rows at 224x224 against the VAN paper's RTX 3090 throughput."""
+    for res in results:
+        c = res['case']
+        paper = PAPER_RTX3090.get(c['arch'])
+        gpu = c.get('device', 'cpu') != 'cpu'
+        if not (gpu and paper and (c['h'], c['w']) == (224, 224)):
+            continue
+        if c['mode'] != 'infer':
+            continue
+        for name, row in res['models'].items():
+            if row.get('throughput'):
+                print(
+                    f'vs VAN paper (VAN-{c["arch"]}, RTX 3090, {paper} '
+                    f'img/s), {case_label(c)}, {name}: '
+                    f'{row["throughput"]:.0f} img/s = '
+                    f'{row["throughput"] / paper:.2f}x'
+                )
 
 
 def print_with_cp(results: List[Dict]) -> None:
@@ -503,9 +672,18 @@ def print_with_cp(results: List[Dict]) -> None:
             )
 
 
+def _load_average() -> Optional[List[float]]:
+    """The 1/5/15-minute load averages (how busy the machine was)."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
+
+
 def benchmark(args: BenchmarkOptions) -> List[Dict]:
     """Run, print the table(s) and write ``args.json``; returns the
     results."""
+    load_before = _load_average()
     if args.sweep:
         results = run_sweep(args)
         print_sweep(results, args.threads)
@@ -513,6 +691,10 @@ def benchmark(args: BenchmarkOptions) -> List[Dict]:
         results = run(args)
         print_table(results, args.threads)
         print_with_cp(results)
+    print(
+        f'load average (1/5/15 min) at the start: {load_before}, at the '
+        f'end: {_load_average()}; CPUs: {os.cpu_count()}'
+    )
     if args.json:
         meta = dict(
             threads=args.threads,
@@ -520,6 +702,10 @@ def benchmark(args: BenchmarkOptions) -> List[Dict]:
             repeats=args.repeats,
             sweep=args.sweep,
             torch=torch.__version__,
+            device=args.device,
+            amp=args.amp,
+            fused_adamw=args.fused_adamw,
+            load_average=[load_before, _load_average()],
         )
         write_text_atomic(
             args.json,
