@@ -227,24 +227,24 @@ def test_model_spec_parsing(tmp_path):
 # --------------------------------------------------------------------------
 @pytest.fixture(scope='module')
 def trained_quickstart(tmp_path_factory):
-    """The classification quick start on tiny data with a tiny VAN-LSKA."""
+    """The classification quick start with its defaults (4000 train / 400
+    val images, 10 epochs; about 12 minutes on one free CPU thread).
+
+    Shorter schedules were tried: after 2000 images x 10 epochs the model
+    reached 45 % top-1 and its Grad-CAM peaks fell in the object box less
+    often than chance (28 % against 35 %); the localisation comes with the
+    full schedule (82 % top-1, 43 % against 35 % over the 400 val images).
+    """
     from projects.van_lska.apis.quickstart_cls import run_cls
 
     root = tmp_path_factory.mktemp('qs_cls')
     args = argparse.Namespace(
         data_root=str(root / 'data'),
         work_dir=str(root / 'work'),
-        num_train=TINY_TRAIN,
-        num_val=100,
-        epochs=TINY_EPOCHS,
         num_vis=3,
     )
     result = run_cls(args)
     return root, result
-
-
-TINY_TRAIN = 2000
-TINY_EPOCHS = 10
 
 
 @pytest.mark.slow
@@ -255,13 +255,14 @@ def test_quickstart_cls_trains_and_cam_finds_the_object(trained_quickstart):
     before = result['untrained']['accuracy/top1']
     after = result['trained']['accuracy/top1']
     assert 0 <= before <= 100 and 0 <= after <= 100
-    assert after >= 45.0 and after > before + 10  # 4 classes: chance 25 %
+    assert after >= 70.0 and after > before + 30  # 4 classes: chance 25 %
     cam = result['grad_cam']
     assert osp.isfile(cam['figure'])
     # chance: a peak (a unit of CAM mass) anywhere lands in the box with
     # the box's share of the image area
+    # (400 val images: the binomial standard error of the rate is ~2.4 %)
     assert 0 < cam['box_area_fraction'] < 0.6
-    assert cam['peak_in_box'] > cam['box_area_fraction']
+    assert cam['peak_in_box'] > cam['box_area_fraction'] + 0.04
     assert cam['cam_mass_in_box'] > cam['box_area_fraction']
     assert 0.0 <= result['shape_bias'] <= 1.0
     # the analyses' own loading and preprocessing agree with mmpretrain's

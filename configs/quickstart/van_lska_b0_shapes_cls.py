@@ -12,7 +12,9 @@ data_root = 'data/shapes_cls'
 # label i = CLASSES[i] of projects/van_lska/datasets/synthetic_shapes.py
 # (the generator writes meta/{train,val}.txt with these indices)
 classes = ('circle', 'triangle', 'square', 'star')
-image_size = 128
+# (h, w) the images are generated and trained at; the metafile generator
+# measures the FLOPs at this size
+crop_size = (128, 128)
 max_epochs = 10
 
 model = dict(
@@ -44,7 +46,7 @@ data_preprocessor = dict(num_classes=len(classes))
 # could cut the shape off), no colour or RandAugment changes.
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=image_size),
+    dict(type='Resize', scale=crop_size[::-1]),
     dict(
         type='RandomFlip',
         prob=[0.25, 0.25],
@@ -55,7 +57,7 @@ train_pipeline = [
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=image_size),
+    dict(type='Resize', scale=crop_size[::-1]),
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(
