@@ -14,7 +14,8 @@
   subprocess, as a user would.
 
 A fast inner loop skips the end-to-end runs: ``python -m pytest -m "not
-slow" tests``; CI runs everything.
+slow" tests``; CI runs everything, two files at a time (``-n 2 --dist
+loadfile``: module-scoped fixtures such as a trained model are built once).
 """
 
 import os
@@ -34,6 +35,13 @@ from projects.van_lska.testing.tiny_data import (
     make_tiny_coco,
     make_tiny_imagenet,
 )
+
+# The README's test command runs two pytest-xdist workers (`-n 2`), one per
+# core of a small machine: each worker, and the tools it starts, then use one
+# intra-op thread instead of fighting over the cores.
+if os.environ.get('PYTEST_XDIST_WORKER'):
+    os.environ['OMP_NUM_THREADS'] = '1'
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope='session')
