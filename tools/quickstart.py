@@ -10,6 +10,8 @@ Examples::
 
     python tools/quickstart.py                # Mask R-CNN, COCO metrics
     python tools/quickstart.py --task seg     # Semantic FPN, mIoU
+    python tools/quickstart.py --task cls     # VAN-LSKA classifier, top-1
+    python tools/quickstart.py --task yolo    # YOLO11n vs YOLO11n-LSKA
     python tools/quickstart.py --iters 20     # a short smoke run
 
 Every run writes into a new ``work_dirs/quickstart/<task>_<timestamp>``;
@@ -18,14 +20,19 @@ an existing ``--work-dir`` that is not empty is refused unless ``--force``
 """
 
 import argparse
-from typing import Dict, List, Optional
+from typing import List, Optional
 
+from projects.van_lska.apis import quickstart_cls, quickstart_yolo
 from projects.van_lska.apis.errors import non_negative_int, positive_int
 from projects.van_lska.apis.quickstart import (
     CONFIGS,
     add_generation_args,
+    make_work_dir,
     run,
 )
+
+#: Tasks beyond the mmdet/mmseg ones, with their own defaults.
+OTHER_TASKS = ('cls', 'yolo')
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -35,9 +42,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     )
     parser.add_argument(
         '--task',
-        choices=sorted(CONFIGS),
+        choices=sorted(CONFIGS) + list(OTHER_TASKS),
         default='det',
-        help='det: Mask R-CNN (COCO bbox/segm mAP); seg: Semantic FPN (mIoU)',
+        help='det: Mask R-CNN (COCO bbox/segm mAP); seg: Semantic FPN '
+        '(mIoU); cls: a VAN-LSKA classifier (top-1, Grad-CAM, shape bias); '
+        'yolo: YOLO11n vs YOLO11n-LSKA (needs install.sh --yolo)',
     )
     parser.add_argument(
         '--config', help='config file (default: the quickstart one)'
@@ -87,11 +96,29 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'dataset generation (only if --data-root is missing; seed 0)'
     )
     add_generation_args(gen)
-    return parser.parse_args(argv)
+    parser.add_argument(
+        '--epochs',
+        type=positive_int,
+        help="--task cls/yolo: training epochs (default: the task's own)",
+    )
+    quickstart_yolo.add_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.task in OTHER_TASKS:
+        # Options left at the det/seg defaults take the task's own defaults.
+        for action in parser._actions:
+            if getattr(args, action.dest, None) == action.default:
+                setattr(args, action.dest, None)
+    return args
 
 
-def main(argv: Optional[List[str]] = None) -> Dict:
-    return run(parse_args(argv))
+def main(argv: Optional[List[str]] = None):
+    args = parse_args(argv)
+    if args.task == 'cls':
+        return quickstart_cls.run_cls(args)
+    if args.task == 'yolo':
+        work_dir = make_work_dir(args.work_dir, 'yolo', bool(args.force))
+        return quickstart_yolo.run(args, work_dir)
+    return run(args)
 
 
 if __name__ == '__main__':
