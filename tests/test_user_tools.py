@@ -88,7 +88,12 @@ def test_mmseg_show_dir_draws_every_image_in_the_work_dir(
         ckpt,
         work_dir=str(work),
         show_dir='show',
-        cfg_options={'experiment_name': 'show_dir_seg'},
+        # the configs name their visualizer 'visualizer': in one process
+        # a second runner would reuse an earlier runner's (its save_dir)
+        cfg_options={
+            'experiment_name': 'show_dir_seg',
+            'visualizer.name': 'show_dir_seg',
+        },
     )
     pictures = sorted((work / 'show' / 'vis_data' / 'vis_image').glob('*'))
     assert len(pictures) == 2  # both validation images, not 1 in 50
@@ -123,6 +128,7 @@ def test_mmpretrain_show_dir_draws_every_image(
         show_dir='show',
         cfg_options={
             'experiment_name': 'show_dir_cls',
+            'visualizer.name': 'show_dir_cls',
             'test_dataloader.batch_size': 2,
         },
     )
