@@ -21,7 +21,7 @@ dependency). Images are RGB ``uint8`` arrays ``(H, W, 3)``.
 import os
 import os.path as osp
 import tempfile
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -141,6 +141,31 @@ def note(panel: Image.Image, text: str) -> None:
     )
 
 
+def label_box(
+    x: float,
+    y: float,
+    w: float,
+    h: float,
+    size: Tuple[int, int],
+    placed: Sequence[Tuple[float, float, float, float]],
+) -> Tuple[float, float, float, float]:
+    """Where a ``w`` x ``h`` label of a box with top-left ``(x, y)`` goes:
+    above the box (inside it at the image's top edge), moved down a row at
+    a time while it would cover a label already ``placed``; within the
+    picture of ``size`` (width, height)."""
+    left = min(max(0.0, x), size[0] - w)
+    top = y - h if y - h >= 0 else y
+    for _ in range(len(placed) + 1):
+        box = (left, top, left + w, top + h)
+        if not any(
+            box[0] < p[2] and p[0] < box[2] and box[1] < p[3] and p[1] < box[3]
+            for p in placed
+        ):
+            break
+        top = min(top + h, size[1] - h)
+    return box
+
+
 def detection_panel(
     image: np.ndarray,
     title: str,
@@ -191,7 +216,7 @@ def detection_panel(
     draw = ImageDraw.Draw(panel)
     fnt = font(max(14, panel.width // 28))
     line = max(3, panel.width // 170)
-    for i in order:
+    for i in order:  # boxes, the best last (on top)
         color = class_color(palette, int(labels[i]))
         x1, y1, x2, y2 = (float(v) * factor for v in bboxes[i])
         # a dark edge around the coloured line: visible on any background
@@ -199,15 +224,19 @@ def detection_panel(
             (x1 - 1, y1 - 1, x2 + 1, y2 + 1), outline=(0, 0, 0), width=line + 2
         )
         draw.rectangle((x1, y1, x2, y2), outline=color, width=line)
+    placed: List[Tuple[float, float, float, float]] = []
+    for i in order[::-1]:  # labels, the best first: it gets its place
+        x1, y1 = (float(v) * factor for v in bboxes[i][:2])
         text = class_name(classes, int(labels[i]))
         if scores is not None:
             text += f' {scores[i]:.2f}'
         tw, th = text_size(draw, text, fnt)
-        ty = y1 - th - 8 if y1 - th - 8 >= 0 else y1
-        tx = min(max(0.0, x1), panel.width - tw - 8)
-        draw.rectangle((tx, ty, tx + tw + 8, ty + th + 8), fill=color)
+        box = label_box(x1, y1, tw + 8, th + 8, panel.size, placed)
+        placed.append(box)
+        color = class_color(palette, int(labels[i]))
+        draw.rectangle(box, fill=color, outline=(0, 0, 0))
         draw.text(
-            (tx + 4, ty + 4 + th),
+            (box[0] + 4, box[1] + 4 + th),
             text,
             fill=ink_for(color),
             font=fnt,
