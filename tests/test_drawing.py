@@ -204,3 +204,14 @@ def test_image_demo_on_a_classification_config(repo, tiny_imagenet, tmp_path):
     rows = (listing == (70, 130, 200)).all(axis=-1).any(axis=1)
     # three score bars (the third may be too short to fill a row)
     assert rows.sum() >= 2 * 10
+
+
+def test_labels_do_not_cover_each_other():
+    placed = []
+    for _ in range(3):  # three boxes with the same top-left corner
+        placed.append(drawing.label_box(40, 60, 90, 24, (512, 512), placed))
+    tops = sorted(box[1] for box in placed)
+    assert tops == [36, 60, 84]  # above the box, then a row down each
+    assert drawing.label_box(0, 0, 90, 24, (512, 512), []) == (0, 0, 90, 24)
+    # kept inside the picture at the right edge
+    assert drawing.label_box(500, 60, 90, 24, (512, 512), [])[2] == 512
