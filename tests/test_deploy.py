@@ -126,6 +126,26 @@ def test_packed_weights_follow_shapes_copies_and_weight_changes():
         assert max_diff(fast(x), after) == 0
 
 
+def test_mlp_row_chunks_are_exact(monkeypatch):
+    """Large maps run the MLP in row chunks (tiny chunks forced here):
+    bitwise the whole-map result, for every batch element and chunk
+    boundary."""
+    torch.manual_seed(0)
+    model = randomize(VAN_LSKA(arch=TINY)).eval()
+    fast = copy.deepcopy(model).switch_to_deploy(channels_last=True)
+    x = torch.randn(2, 3, 100, 68)
+    with torch.no_grad():
+        whole = fast(x)
+        monkeypatch.setattr(DeployBlock, 'MLP_CHUNK_ABOVE', 0)
+        for chunk_bytes in (1, 5000):
+            monkeypatch.setattr(DeployBlock, 'MLP_CHUNK_BYTES', chunk_bytes)
+            assert fast.blocks1[0].mlp_chunk_rows(
+                torch.zeros(2, 8, 25, 17)
+            ) == max(2, min(25, chunk_bytes // (17 * 32 * 4)))
+            assert max_diff(fast(x), whole) == 0
+        assert max_diff(fast(x), model(x)) < 1e-4
+
+
 class _Detector(nn.Module):
     def __init__(self) -> None:
         super().__init__()
