@@ -107,6 +107,7 @@ def source_copy(tmp_path_factory):
 def _pip_env() -> dict:
     env = dict(os.environ)
     env.pop('VAN_LSKA_EDITABLE_WITHOUT_MIM', None)
+    env.pop('PYTHONPATH', None)  # the venv must import its own install
     env['PIP_DISABLE_PIP_VERSION_CHECK'] = '1'
     return env
 
@@ -127,6 +128,7 @@ def test_pip_install_gives_working_mim(venv, source_copy, tmp_path):
             'print(p.__file__); print(m.get_installed_path("van-lska"))',
         ],
         cwd=tmp_path,
+        env=_pip_env(),
     ).stdout.split()
     site = Path(where[1]).parent
     assert Path(where[0]).is_relative_to(site), where
@@ -134,13 +136,21 @@ def test_pip_install_gives_working_mim(venv, source_copy, tmp_path):
     assert (
         site / 'projects' / '.mim' / 'configs' / ('maskrcnn_van_lska_b1.py')
     ).is_file()
-    out = run([str(venv), '-m', 'mim', 'search', 'van-lska'], cwd=tmp_path)
-    assert 'maskrcnn_van_lska_b1' in out.stdout
-    run([str(venv), '-m', 'pip', 'uninstall', '-y', 'van-lska'], tmp_path)
+    try:
+        out = run(
+            [str(venv), '-m', 'mim', 'search', 'van-lska'],
+            cwd=tmp_path,
+            env=_pip_env(),
+        )
+        assert 'maskrcnn_van_lska_b1' in out.stdout
+    finally:
+        run([str(venv), '-m', 'pip', 'uninstall', '-y', 'van-lska'], tmp_path)
 
 
 @pytest.mark.slow
 def test_pep660_editable_install_is_refused_clearly(venv, source_copy):
+    site = venv.parent.parent / 'lib'
+    before = sorted(site.glob('python*/site-packages/*van_lska*'))
     out = run(
         [str(venv), '-m', 'pip', 'install', '--no-deps']
         + ['--no-build-isolation', '-e', str(source_copy)],
@@ -153,5 +163,5 @@ def test_pep660_editable_install_is_refused_clearly(venv, source_copy):
     assert 'is not supported' in text
     assert 'bash tools/install.sh' in text
     assert 'VAN_LSKA_EDITABLE_WITHOUT_MIM=1' in text
-    site = venv.parent.parent / 'lib'
-    assert not list(site.glob('python*/site-packages/*van_lska*'))
+    # the refused build installed nothing into the venv
+    assert sorted(site.glob('python*/site-packages/*van_lska*')) == before
