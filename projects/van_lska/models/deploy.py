@@ -40,6 +40,9 @@ the residual adds written in place, with weights pre-packed by oneDNN once.
 The 1x1 convs are ~80% of the time after this; they are the same GEMMs as
 in the normal path, so the gain is what the removed passes over memory and
 the faster depthwise kernels were worth (largest at detection resolution).
+On large maps (an MLP hidden map over 32 MiB, e.g. stages 1-2 at 800x1333)
+the MLP runs a few rows at a time (:meth:`DeployBlock.mlp_in_row_chunks`)
+so that its 4-8x wider hidden map never leaves the CPU caches.
 
 The deployed backbone converts its input to the chosen memory format once
 and returns NCHW-contiguous outputs, like the normal path. Its state dict

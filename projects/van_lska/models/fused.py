@@ -24,7 +24,7 @@ CPU (torch 2.14, one thread, see ``benchmark_backbone.py --fused``):
   - computes the input gradient of each conv as a *forward* depthwise conv
     of the output gradient with the flipped kernel (exact for the
     size-keeping, symmetrically padded convs here). oneDNN's backward-data
-    primitive for depthwise convs is 2-7x slower than its forward one
+    primitive for depthwise convs is up to ~7x slower than its forward one
     (NHWC, ``k x 1`` with dilation: 3.4 ms vs 0.5 ms at 2x64x56x56);
   - runs the forward of a ``1 x k`` conv dilated along the width as the
     equivalent undilated ``1 x ((k - 1) d + 1)`` conv with zeros between
@@ -164,7 +164,7 @@ def _grad_weight_taps(
 ) -> torch.Tensor:
     """Weight gradient of a ``1 x k`` or ``k x 1`` depthwise conv, one tap
     at a time: ``sum(grad * x shifted by the tap's offset)`` over the
-    overlapping window. Same sums as oneDNN's, 2-9x faster than its
+    overlapping window. Same sums as oneDNN's, 1.5-8x faster than its
     backward-weights primitive for these kernels in NHWC (except ``k x 1``
     without dilation, where oneDNN is fastest)."""
     kh, kw, ph, pw, dh, dw, _ = geo
