@@ -4,21 +4,13 @@
 # checkpoint, stochastic depth and the FPN input channels.
 _base_ = [
     'mmseg::_base_/models/fpn_r50.py',
-    # mmseg's ade20k.py with VAN-Seg's multi-scale + flip --tta
-    './ade20k_tta.py',
+    # ADE20K data, --tta, runtime and test pipeline of the VAN segmentors
+    './van_ade20k.py',
     'mmseg::_base_/schedules/schedule_40k.py',
-    'mmseg::_base_/default_runtime.py',
 ]
-custom_imports = dict(
-    imports=['projects.van_lska'], allow_failed_imports=False
-)
-# mmseg's visualizer that also draws browse_dataset's transposed images and
-# tints only class pixels (mmseg's darkens the rest): --show-dir, inferencers.
-visualizer = dict(type='SegOverlayVisualizer')
-crop_size = (512, 512)
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 # Pad every training batch to the crop size (mmseg's ADE20K configs).
-data_preprocessor = dict(size=crop_size)
+data_preprocessor = dict(size=_base_.crop_size)
 model = dict(
     data_preprocessor=data_preprocessor,
     pretrained=None,
@@ -34,16 +26,6 @@ model = dict(
     ),
     decode_head=dict(num_classes=150),
 )
-# mmseg projects/van: test images resized to a multiple of 32.
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(2048, 512), keep_ratio=True),
-    dict(type='ResizeToMultiple', size_divisor=32),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='PackSegInputs'),
-]
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
-test_dataloader = val_dataloader
 # VAN paper / VAN-Seg FPN recipe: AdamW lr 2e-4, weight decay 1e-4 (not
 # SGD), poly decay (power 0.9) down to 0 (not 1e-4).
 optim_wrapper = dict(

@@ -4,22 +4,14 @@
 # checkpoint, stochastic depth and the heads' input channels.
 _base_ = [
     'mmseg::_base_/models/upernet_r50.py',
-    # mmseg's ade20k.py with VAN-Seg's multi-scale + flip --tta
-    './ade20k_tta.py',
+    # ADE20K data, --tta, runtime and test pipeline of the VAN segmentors
+    './van_ade20k.py',
     'mmseg::_base_/schedules/schedule_160k.py',
-    'mmseg::_base_/default_runtime.py',
 ]
-custom_imports = dict(
-    imports=['projects.van_lska'], allow_failed_imports=False
-)
-# mmseg's visualizer that also draws browse_dataset's transposed images and
-# tints only class pixels (mmseg's darkens the rest): --show-dir, inferencers.
-visualizer = dict(type='SegOverlayVisualizer')
-crop_size = (512, 512)
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 # Pad every training batch to the crop size (mmseg's ADE20K configs) and
 # test images to a multiple of 32 (mmseg projects/van van_upernet.py).
-data_preprocessor = dict(size=crop_size, test_cfg=dict(size_divisor=32))
+data_preprocessor = dict(size=_base_.crop_size, test_cfg=dict(size_divisor=32))
 model = dict(
     data_preprocessor=data_preprocessor,
     pretrained=None,
@@ -37,18 +29,8 @@ model = dict(
     decode_head=dict(num_classes=150),
     auxiliary_head=dict(num_classes=150),
 )
-# mmseg projects/van: test images resized to a multiple of 32.
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(2048, 512), keep_ratio=True),
-    dict(type='ResizeToMultiple', size_divisor=32),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='PackSegInputs'),
-]
 # VAN paper / VAN-Seg UperNet recipe (Swin's): batch 2 per GPU.
 train_dataloader = dict(batch_size=2)
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
-test_dataloader = val_dataloader
 # AdamW lr 6e-5, weight decay 0.01 with no decay on norm layers (every
 # BN/LN of the backbone matches 'norm'; the heads' ConvModules name theirs
 # 'bn'), linear warmup over 1500 iterations from 1e-6 x lr, then poly decay
