@@ -1,6 +1,8 @@
 # Quick start: VAN-LSKA-B0 Mask R-CNN trained from scratch on the synthetic
 # shapes dataset (tools/misc/make_synthetic_data.py), small enough for a CPU.
 # Data: data/shapes/coco/{train,val}/*.jpg + annotations/instances_*.json.
+import copy
+
 _base_ = ['../maskrcnn_van_lska_b0.py']
 
 data_root = 'data/shapes/coco/'
@@ -98,38 +100,16 @@ test_pipeline = [
         ),
     ),
 ]
-# --tta: the COCO configs' three scales (1, 0.5 and 1.5 times the test
-# scale) and flips, at this data set's scale.
-tta_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=None),
+# --tta: the COCO configs' views (configs/_base_/coco_tta.py) at this data
+# set's scale: 1, 0.5 and 1.5 times the test scale, each plain and flipped.
+tta_pipeline = copy.deepcopy(_base_.tta_pipeline)
+tta_pipeline[1].transforms[0] = [
     dict(
-        type='TestTimeAug',
-        transforms=[
-            [
-                dict(type='Resize', scale=s, keep_ratio=True)
-                for s in [(128, 128), (64, 64), (192, 192)]
-            ],
-            [
-                dict(type='RandomFlip', prob=1.0),
-                dict(type='RandomFlip', prob=0.0),
-            ],
-            [dict(type='LoadAnnotations', with_bbox=True)],
-            [
-                dict(
-                    type='PackDetInputs',
-                    meta_keys=(
-                        'img_id',
-                        'img_path',
-                        'ori_shape',
-                        'img_shape',
-                        'scale_factor',
-                        'flip',
-                        'flip_direction',
-                    ),
-                )
-            ],
-        ],
-    ),
+        type='Resize',
+        scale=(int(img_scale[0] * r), int(img_scale[1] * r)),
+        keep_ratio=True,
+    )
+    for r in (1, 0.5, 1.5)
 ]
 train_dataloader = dict(
     batch_size=8,
