@@ -37,14 +37,13 @@ renamed at the end; an existing, non-empty ``OUT`` is refused unless
 import json
 import os
 import os.path as osp
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
+from ..apis.files import folder_written_atomically
 from .synthetic_shapes import CLASSES, _background, _imwrite, shape_mask
 
 #: Object fill textures; ``TEXTURES[i]`` is the home texture of
@@ -354,18 +353,7 @@ def generate_cls_dataset(
     ):
         if value < 0:
             raise ValueError(f'{name} must be >= 0; got {value}')
-    out_dir = osp.abspath(out_dir)
-    if osp.exists(out_dir) and not osp.isdir(out_dir):
-        raise FileExistsError(f'{out_dir} exists and is not a folder')
-    if osp.isdir(out_dir) and os.listdir(out_dir) and not force:
-        raise FileExistsError(
-            f'{out_dir} exists and is not empty; pick another folder or '
-            'pass force=True (--force) to replace it'
-        )
-    parent = osp.dirname(out_dir)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=osp.basename(out_dir) + '.tmp-', dir=parent)
-    try:
+    with folder_written_atomically(out_dir, force) as tmp:
         annotations = {
             split: _write_split(tmp, split, num, seed, cfg, progress)
             for split, num in (('train', num_train), ('val', num_val))
@@ -397,16 +385,6 @@ def generate_cls_dataset(
         )
         with open(osp.join(tmp, 'meta.json'), 'w') as f:
             json.dump(meta, f, indent=2)
-        if osp.isdir(out_dir):  # empty, or force
-            old = out_dir + '.old-' + osp.basename(tmp).rsplit('-', 1)[-1]
-            os.rename(out_dir, old)
-            os.rename(tmp, out_dir)
-            shutil.rmtree(old)
-        else:
-            os.rename(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return meta
 
 

@@ -34,11 +34,11 @@ import json
 import os
 import os.path as osp
 import shutil
-import tempfile
 from typing import Dict, List, Sequence
 
 import numpy as np
 
+from ..apis.files import folder_written_atomically
 from .synthetic_shapes import (
     CLASSES,
     SPLITS,
@@ -222,16 +222,6 @@ def generate_yolo_dataset(
         raise ValueError(f'size must be (height, width) >= 16; got {size!r}')
     cfg = ShapesConfig(height=int(size[0]), width=int(size[1]))
     out_dir = osp.abspath(out_dir)
-    if osp.exists(out_dir) and not osp.isdir(out_dir):
-        raise FileExistsError(f'{out_dir} exists and is not a folder')
-    if osp.isdir(out_dir) and os.listdir(out_dir) and not force:
-        raise FileExistsError(
-            f'{out_dir} exists and is not empty; pick another folder or '
-            'pass force=True (--force) to replace it'
-        )
-    parent = osp.dirname(out_dir)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=osp.basename(out_dir) + '.tmp-', dir=parent)
     meta = dict(
         seed=seed,
         num_train=num_train,
@@ -240,7 +230,7 @@ def generate_yolo_dataset(
         classes=list(cfg.classes),
         objects={},
     )
-    try:
+    with folder_written_atomically(out_dir, force) as tmp:
         for split, num in (('train', num_train), ('val', num_val)):
             meta['objects'][split] = _write_split(tmp, split, num, seed, cfg)
         for task in TASKS:
@@ -248,16 +238,6 @@ def generate_yolo_dataset(
                 f.write(_data_yaml(task, meta))
         with open(osp.join(tmp, 'meta.json'), 'w') as f:
             json.dump(meta, f, indent=2)
-        if osp.isdir(out_dir):  # empty, or force
-            old = out_dir + '.old-' + osp.basename(tmp).rsplit('-', 1)[-1]
-            os.rename(out_dir, old)
-            os.rename(tmp, out_dir)
-            shutil.rmtree(old)
-        else:
-            os.rename(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return dict(meta, data_yaml=data_yaml_paths(out_dir))
 
 
