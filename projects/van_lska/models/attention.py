@@ -20,6 +20,7 @@ from typing import Callable, Dict, FrozenSet, Optional, Tuple
 import torch
 import torch.nn as nn
 
+from .checked_load import ChecksStateDict
 from .kernels import GatingKernels, lka_kernels, lska_kernels
 
 #: ``ablation`` -> what the gating computes then, with ``u`` the input,
@@ -106,7 +107,7 @@ def apply_gate(
     return u * attn
 
 
-class _Gating(nn.Module):
+class _Gating(ChecksStateDict):
     """What LKA and LSKA share: the ablated forward and the checkpoint
     check of their convs."""
 
@@ -122,15 +123,8 @@ class _Gating(nn.Module):
             attn = conv(attn)
         return apply_gate(x, attn, self.conv1, self.ablation)
 
-    def _load_from_state_dict(
-        self,
-        state_dict,
-        prefix,
-        local_metadata,
-        strict,
-        missing_keys,
-        unexpected_keys,
-        error_msgs,
+    def _prepare_state_dict(
+        self, state_dict: Dict[str, torch.Tensor], prefix: str
     ) -> None:
         """Refuse a checkpoint whose gating has other convs than this one
         (a full checkpoint into an ablation that removes a conv, an ablated
@@ -155,15 +149,6 @@ class _Gating(nn.Module):
                 'full module and into the ablations that keep every '
                 f'parameter ({", ".join(kept)})'
             )
-        super()._load_from_state_dict(
-            state_dict,
-            prefix,
-            local_metadata,
-            strict,
-            missing_keys,
-            unexpected_keys,
-            error_msgs,
-        )
 
 
 def depthwise_conv(

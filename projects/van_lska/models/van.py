@@ -30,6 +30,7 @@ from ..weights.convert import (
 from ..weights.coverage import CheckpointError, arch_of, van_summary
 from .attention import GATINGS, check_ablation
 from .blocks import PatchEmbed, VANBlock
+from .checked_load import ChecksStateDict
 from .fused import fused_memory_format
 from .kernels import GatingKernels
 
@@ -269,7 +270,7 @@ def check_pretrained_files(cfg, owner: str) -> None:
             raise FileNotFoundError(missing_pretrained_message(owner, path))
 
 
-class VANBackbone(BaseModule):
+class VANBackbone(ChecksStateDict, BaseModule):
     """The VAN network with a choice of gating (use the subclasses).
 
     Args:
@@ -592,15 +593,8 @@ class VANBackbone(BaseModule):
                 outs.append(x.contiguous())
         return tuple(outs)
 
-    def _load_from_state_dict(
-        self,
-        state_dict,
-        prefix,
-        local_metadata,
-        strict,
-        missing_keys,
-        unexpected_keys,
-        error_msgs,
+    def _prepare_state_dict(
+        self, state_dict: Dict[str, torch.Tensor], prefix: str
     ) -> None:
         """Convert any public VAN/LSKA format in place before loading.
 
@@ -649,15 +643,6 @@ class VANBackbone(BaseModule):
                 level=logging.INFO,
             )
         state_dict.update((prefix + k, v) for k, v in own.items())
-        super()._load_from_state_dict(
-            state_dict,
-            prefix,
-            local_metadata,
-            strict,
-            missing_keys,
-            unexpected_keys,
-            error_msgs,
-        )
 
     def _check_compatible(self, state_dict: Dict[str, torch.Tensor]) -> None:
         found = gating_signature(state_dict)
