@@ -33,10 +33,9 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import yaml
 
+from projects.van_lska.apis.config import REPO_ROOT
 from projects.van_lska.apis.files import write_text_atomic
 
-#: Repository root (configs/ lives next to projects/).
-REPO_ROOT = Path(__file__).resolve().parents[3]
 CONFIG_DIR = REPO_ROOT / 'configs' / 'yolo'
 #: The Ultralytics file the configs are generated from (package-relative).
 SOURCE = 'cfg/models/11/yolo11.yaml'

@@ -39,7 +39,8 @@ from typing import (
     Tuple,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+from projects.van_lska.apis.config import REPO_ROOT
+
 TUPLE_TAG = '__tuple__'
 FLOAT_TAG = '__float__'
 
