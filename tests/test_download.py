@@ -584,3 +584,251 @@ def test_a_matching_shared_suffix_does_not_let_the_other_file_pass(
         fast(server.url('good', b4))
     assert fast(server.url('good', b3)).read_bytes() == data
     assert cache_files() == [b3]
+
+
+# ------------------- model-zoo names are checked when loaded, too (18)
+#: fpn_van_lka_b0's published file (model-index.yml).
+FPN_B0 = 'van-b0-in1kpre_fpn_3rdparty_512x512-ade20k_20230522-75a76298.pth'
+
+
+def _zoo_named(folder: Path, data: bytes, sha8: str = '') -> Path:
+    """``data`` saved under fpn_van_lka_b0's published name, with the
+    suffix ``sha8`` (default: the published one)."""
+    name = FPN_B0.replace('75a76298', sha8) if sha8 else FPN_B0
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(data)
+    return folder / name
+
+
+def _tiny_checkpoint(model: torch.nn.Module) -> bytes:
+    return _checkpoint_bytes({'meta': {}, 'state_dict': model.state_dict()})
+
+
+def test_model_zoo_files_are_the_weights_of_model_index():
+    from projects.van_lska.apis.metafiles import load_models
+    from projects.van_lska.weights.download import model_zoo_files
+
+    table = model_zoo_files()
+    weights = {
+        name: entry['Weights']
+        for name, entry in load_models().items()
+        if entry.get('Weights')
+    }
+    assert len(table) == len(weights) == 14  # 4 ImageNet + 10 ADE20K
+    assert {z.model: z.url for z in table.values()} == weights
+    assert all(z.url.endswith('/' + n) for n, z in table.items())
+    assert table[FPN_B0].model == 'fpn_van_lka_b0'
+
+
+def test_model_zoo_file_names():
+    from projects.van_lska.weights.download import model_zoo_file
+
+    assert model_zoo_file(FPN_B0).model == 'fpn_van_lka_b0'
+    # the published name with another hash: the same zoo file
+    other = FPN_B0.replace('75a76298', '0123abcd')
+    assert model_zoo_file('/x/' + other).model == 'fpn_van_lka_b0'
+    assert model_zoo_file(B3_NAME).model == 'upernet_van_lka_b3'
+    assert model_zoo_file(B4_NAME).model == 'upernet_van_lka_b4'
+    for name in (
+        FPN_B0.replace('-75a76298', ''),  # no hash suffix
+        FPN_B0.replace('van-b0', 'van-b9'),
+        NAME,
+        'epoch_12.pth',
+    ):
+        assert model_zoo_file(name) is None, name
+
+
+def test_zoo_named_file_is_checked_by_every_loader(tmp_path):
+    """A file named after a model-zoo file whose bytes do not match the
+    name (what ``mim download`` may leave) is refused by the coverage check
+    and by mmengine's loader (``load_from``, ``Pretrained``, inferencers);
+    the same bytes under another name load as before."""
+    from mmengine.runner.checkpoint import load_checkpoint
+
+    from projects.van_lska.weights.coverage import (
+        CheckpointError,
+        check_covers,
+        check_model_zoo_file,
+    )
+
+    model = torch.nn.Linear(3, 2)
+    data = _tiny_checkpoint(model)
+    sha = hashlib.sha256(data).hexdigest()
+    bad = _zoo_named(tmp_path / 'bad', data)
+    for refuse in (
+        lambda: check_model_zoo_file(bad),
+        lambda: check_covers(model, str(bad)),
+        lambda: load_checkpoint(model, str(bad), map_location='cpu'),
+    ):
+        with pytest.raises(CheckpointError) as info:
+            refuse()
+        message = str(info.value)
+        assert message.startswith(
+            f'checkpoint {bad} is not the model-zoo file it is named after '
+            "(fpn_van_lka_b0's weights): "
+            f"sha256 {sha[:8]}... does not match the '75a76298' in its name"
+        ), message
+        assert (
+            'mim download checks no hash; fetch it again with: python '
+            'tools/misc/download_checkpoint.py fpn_van_lka_b0 --dest '
+            f'{bad.parent.resolve()}\n'
+        ) in message
+    # the same bytes under their own hash, or under another name: loaded
+    good = _zoo_named(tmp_path / 'good', data, sha[:8])
+    assert check_model_zoo_file(good).startswith(f'sha256 {sha[:16]}')
+    assert check_covers(model, str(good)).complete
+    other = tmp_path / 'epoch_1.pth'
+    other.write_bytes(data)
+    assert check_model_zoo_file(other) is None
+    load_checkpoint(model, str(other), map_location='cpu', strict=True)
+
+
+def test_zoo_named_file_is_checked_again_after_a_change(tmp_path):
+    """The result of a check is kept only while the file stays the same."""
+    from projects.van_lska.weights.coverage import (
+        CheckpointError,
+        check_model_zoo_file,
+    )
+
+    data = _tiny_checkpoint(torch.nn.Linear(3, 2))
+    path = _zoo_named(tmp_path, data, hashlib.sha256(data).hexdigest()[:8])
+    assert check_model_zoo_file(path)
+    path.write_bytes(data[::-1])  # same size, another time stamp
+    os.utime(path, ns=(1, 1))
+    with pytest.raises(CheckpointError, match='does not match'):
+        check_model_zoo_file(path)
+
+
+def test_zoo_check_without_a_model_index(tmp_path):
+    from projects.van_lska.weights.coverage import (
+        CheckpointError,
+        check_model_zoo_file,
+    )
+
+    path = tmp_path / 'epoch_1.pth'
+    path.write_bytes(b'x')
+    missing = tmp_path / 'model-index.yml'
+    with pytest.raises(CheckpointError) as info:
+        check_model_zoo_file(path, missing)
+    assert str(info.value).startswith(
+        f'cannot tell whether checkpoint {path} is a model-zoo file: '
+    )
+    assert str(missing) in str(info.value) and 'reinstall' in str(info.value)
+
+
+def test_shared_suffix_name_is_checked_by_content_when_loaded(
+    tmp_path, upernet_bytes
+):
+    from projects.van_lska.weights.coverage import (
+        CheckpointError,
+        check_model_zoo_file,
+    )
+
+    right = tmp_path / 'right' / B4_NAME
+    wrong = tmp_path / 'wrong' / B4_NAME
+    for path, arch in ((right, 'b4'), (wrong, 'b3')):
+        path.parent.mkdir()
+        path.write_bytes(upernet_bytes[arch])
+    assert 'VAN-B4 backbone (depths 3-6-40-3' in check_model_zoo_file(right)
+    with pytest.raises(CheckpointError) as info:
+        check_model_zoo_file(wrong)
+    message = str(info.value)
+    assert "(upernet_van_lka_b4's weights): its name says VAN-B4" in message
+    assert 'its backbone has depths 3-5-27-3' in message
+    assert 'download_checkpoint.py upernet_van_lka_b4 --dest' in message
+
+
+def _runner(model, load_from=None, resume=False, custom_hooks=()):
+    """What :class:`CheckpointCoverageHook` reads of an mmengine Runner."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        model=model,
+        _load_from=load_from,
+        _resume=resume,
+        _train_loop=None,
+        _test_loop=None,
+        cfg={'custom_hooks': list(custom_hooks)},
+    )
+
+
+def test_coverage_hook_checks_the_runners_checkpoint(tmp_path, capsys):
+    """The config bases' entry (no ``checkpoint``) checks the runner's
+    ``load_from`` (set by mmseg's/mmdet's own test.py and ``mim test``);
+    without one it does nothing."""
+    from mmengine.logging import MMLogger
+
+    from projects.van_lska.weights.coverage import (
+        CheckpointCoverageHook,
+        CheckpointError,
+    )
+
+    MMLogger.get_instance('test_download_hook')
+    model = torch.nn.Linear(3, 2)
+    data = _tiny_checkpoint(model)
+    hook = CheckpointCoverageHook()
+    hooks = [{'type': 'X'}, {'type': 'CheckpointCoverageHook'}]
+    hook.before_run(_runner(model))  # nothing to load: nothing checked
+    hook.before_run(_runner(model, resume=True))  # auto-resume: the same
+    bad = _zoo_named(tmp_path / 'bad', data)
+    with pytest.raises(CheckpointError, match='mim download checks no hash'):
+        hook.before_run(_runner(model, str(bad), custom_hooks=hooks))
+    # a file that covers only part of the model: the option names the entry
+    partial = tmp_path / 'partial.pth'
+    partial.write_bytes(
+        _checkpoint_bytes({'state_dict': {'weight': model.weight}})
+    )
+    with pytest.raises(CheckpointError) as info:
+        hook.before_run(_runner(model, str(partial), custom_hooks=hooks))
+    assert 'pass --cfg-options custom_hooks.1.allow_partial=True' in str(
+        info.value
+    )
+    good = _zoo_named(tmp_path, data, hashlib.sha256(data).hexdigest()[:8])
+    hook.before_run(_runner(model, str(good), custom_hooks=hooks))
+    out = capsys.readouterr().out
+    assert f'checkpoint {good} covers the model: 2 tensors loaded' in out
+    assert 'missing: nothing' in out
+
+
+def test_add_coverage_hook_replaces_the_config_entry():
+    from mmengine.config import Config
+
+    from projects.van_lska.weights.coverage import add_coverage_hook
+
+    ours = {
+        'type': 'CheckpointCoverageHook',
+        'checkpoint': 'a.pth',
+        'allow_partial': True,
+        'role': 'test the model',
+        'flag': '--allow-partial',
+    }
+    cfg = Config(
+        dict(
+            load_from='a.pth',
+            custom_hooks=[
+                dict(type='CheckpointCoverageHook'),
+                dict(type='X'),
+            ],
+        )
+    )
+    add_coverage_hook(cfg, True, 'test the model')
+    assert cfg.custom_hooks == [ours, {'type': 'X'}]
+    add_coverage_hook(cfg, True, 'test the model')  # again: still one
+    assert cfg.custom_hooks == [ours, {'type': 'X'}]
+    cfg = Config(dict(load_from='a.pth'))
+    add_coverage_hook(cfg, True, 'test the model')
+    assert cfg.custom_hooks == [ours]
+
+
+def test_url_load_checks_a_cached_zoo_named_file(server, torch_home):
+    """``load_from=URL`` of a model-zoo name: a file another tool left in
+    the cache under that name is checked, moved aside and fetched again."""
+    data = _tiny_checkpoint(torch.nn.Linear(3, 2))
+    name = FPN_B0.replace('75a76298', hashlib.sha256(data).hexdigest()[:8])
+    server.files[name] = data
+    cached = _zoo_named(cache_dir(), data[::-1], name[-12:-4])
+    checkpoint = load_from_url(server.url('good', name))
+    assert set(checkpoint) == {'meta', 'state_dict'}
+    assert cached.read_bytes() == data
+    assert (cached.parent / (name + '.bad')).read_bytes() == data[::-1]
+    assert server.hits[f'/good/{name}'] == 1

@@ -17,11 +17,16 @@ reports metrics of a random model. This module
   (:func:`load_and_report`);
 * refuses a checkpoint that does not cover the model, saying how to use it
   instead (:func:`check_covers`); ``allow_partial=True`` loads what fits on
-  purpose.
+  purpose;
+* before any of that, refuses a file named after a model-zoo file whose
+  bytes do not match its name (:func:`check_model_zoo_file`: the checks of
+  the verified downloader; ``mim download`` makes none).
 
 The tools call it through :class:`CheckpointCoverageHook` (``tools/test.py``,
-``load_from`` and ``--resume`` of ``tools/train.py``) and directly
-(``demo/image_demo.py``).
+``load_from`` and ``--resume`` of ``tools/train.py``; the ADE20K and COCO
+config bases list it in ``custom_hooks`` too, so mmseg's and mmdet's own
+``tools/test.py``, ``dist_test.sh`` and ``mim test`` run it on their
+``--checkpoint``) and directly (``demo/image_demo.py``).
 """
 
 import pickle
@@ -30,7 +35,7 @@ import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -171,6 +176,67 @@ def state_dict_of(checkpoint: Any, path: str = 'the file') -> 'OrderedDict':
         for k, v in sd.items()
         if isinstance(k, str) and isinstance(v, torch.Tensor)
     )
+
+
+#: The command that replaces a bad model-zoo file (the verified downloader).
+REFETCH_TOOL = 'python tools/misc/download_checkpoint.py'
+
+
+def check_model_zoo_file(
+    path: Union[str, Path], index: Union[str, Path, None] = None
+) -> Optional[str]:
+    """Refuse a local file named after a model-zoo file (the ``Weights``
+    of ``model-index.yml``, see :func:`~projects.van_lska.weights.download.
+    model_zoo_file`) whose bytes are not what its name says, checked as the
+    verified downloader checks a download (:func:`~projects.van_lska.
+    weights.download.verify_file`). Files with other names pass unchecked.
+
+    Returns:
+        ``None`` (not a model-zoo name, or no such file) or one line on
+        what was checked.
+
+    Raises:
+        CheckpointError: the check failed; the message names the file, what
+            was expected and found, and the command that fetches it again.
+    """
+    from .download import (
+        DownloadError,
+        model_zoo_file,
+        verify_local_zoo_file,
+    )
+
+    path = Path(path).expanduser()
+    try:
+        zoo = model_zoo_file(path.name, index)
+    except FileNotFoundError as err:  # model-index.yml or a metafile
+        raise CheckpointError(
+            f'cannot tell whether checkpoint {path} is a model-zoo file: '
+            f'{err} (a broken install: reinstall van-lska)'
+        ) from None
+    if zoo is None:
+        return None
+    try:
+        return verify_local_zoo_file(path, index)
+    except DownloadError as err:
+        detail = str(err)
+        if detail.startswith(f'{path}: '):
+            detail = detail[len(f'{path}: ') :]
+        folder = path.resolve().parent
+        named = (
+            f"{zoo.model}'s weights"
+            if zoo.name == path.name
+            else f"{zoo.name}, {zoo.model}'s weights"
+        )
+        writes = ', use that file' if zoo.name != path.name else ''
+        raise CheckpointError(
+            f'checkpoint {path} is not the model-zoo file it is named after '
+            f'({named}): {detail}.\n'
+            '  mim download checks no hash; fetch it again with: '
+            f'{REFETCH_TOOL} {zoo.model} --dest {folder}\n'
+            f'  (that tool moves a bad file aside to <name>.bad and '
+            f'downloads {zoo.url} into {folder / zoo.name} with the '
+            f'checks{writes})'
+        ) from None
 
 
 # --------------------------------------------------------------------------
@@ -490,10 +556,13 @@ def check_covers(
         flag: the option that sets ``allow_partial``, for the message.
 
     Raises:
-        CheckpointError: unreadable file, a checkpoint that fills nothing
-            or is refused (another arch), or (without ``allow_partial``)
-            one that leaves model tensors unloaded.
+        CheckpointError: unreadable file, a model-zoo file whose bytes do
+            not match its name (:func:`check_model_zoo_file`), a checkpoint
+            that fills nothing or is refused (another arch), or (without
+            ``allow_partial``) one that leaves model tensors unloaded.
     """
+    quick_check(path)
+    check_model_zoo_file(path)
     sd = state_dict_of(read_checkpoint(path), path)
     kind = describe_state_dict(sd)
     report = load_and_report(model, sd)
@@ -529,48 +598,110 @@ def check_covers(
 
 @HOOKS.register_module()
 class CheckpointCoverageHook(Hook):
-    """Before the runner loads ``checkpoint`` (``load_from``, resume or
-    testing), refuse it if it does not cover the model
-    (:func:`check_covers`).
+    """Before the runner loads its checkpoint (``load_from``, resume or
+    testing), refuse it if it is a model-zoo file that does not match its
+    name or if it does not cover the model (:func:`check_covers`).
 
     Args:
-        checkpoint: the file the runner will load.
+        checkpoint: the file the runner will load; ``None`` (what the
+            config bases list): the runner's own ``load_from`` (mmseg's and
+            mmdet's ``tools/test.py`` and ``mim test`` set it from their
+            ``--checkpoint``). Nothing is checked when there is none (a
+            training from scratch or an automatic resume).
         allow_partial: only report what is missing.
-        role: what the user is doing, for the message.
+        role: what the user is doing, for the message (default: read off
+            the runner: testing, validating, training or resuming).
+        flag: the option that sets ``allow_partial``, for the message
+            (default: the ``--cfg-options`` item of this hook's entry).
     """
 
     priority = 'VERY_HIGH'
 
     def __init__(
         self,
-        checkpoint: str,
+        checkpoint: Optional[str] = None,
         allow_partial: bool = False,
-        role: str = 'test the model',
+        role: Optional[str] = None,
+        flag: Optional[str] = None,
     ) -> None:
         self.checkpoint = checkpoint
         self.allow_partial = allow_partial
         self.role = role
+        self.flag = flag
 
     def before_run(self, runner) -> None:
-        if '://' in str(self.checkpoint):
-            return  # remote: mmengine downloads it while loading
+        # mmengine 0.10: Runner.train/val/test build their loops, call
+        # before_run, and only then load_or_resume() loads _load_from.
+        checkpoint = self.checkpoint or getattr(runner, '_load_from', None)
+        if not checkpoint or '://' in str(checkpoint):
+            return  # nothing to load; remote: the download checks it
         check_covers(
-            runner.model, self.checkpoint, self.allow_partial, self.role
+            runner.model,
+            str(checkpoint),
+            self.allow_partial,
+            self.role or _role_of(runner),
+            self.flag or _flag_of(runner),
         )
+
+
+def _role_of(runner) -> str:
+    """What the runner is about to do with its checkpoint, for messages."""
+    from mmengine.runner import BaseLoop
+
+    if getattr(runner, '_resume', False):
+        return 'resume this training'
+    if isinstance(getattr(runner, '_train_loop', None), BaseLoop):
+        return 'start from it (load_from)'
+    if isinstance(getattr(runner, '_test_loop', None), BaseLoop):
+        return 'test the model'
+    return 'evaluate the model'
+
+
+def _flag_of(runner) -> str:
+    """The ``--cfg-options`` item that sets this hook's ``allow_partial``."""
+    hooks = list(
+        (getattr(runner, 'cfg', None) or {}).get('custom_hooks') or []
+    )
+    index = next(
+        (
+            i
+            for i, h in enumerate(hooks)
+            if isinstance(h, Mapping)
+            and h.get('type')
+            in ('CheckpointCoverageHook', CheckpointCoverageHook)
+        ),
+        None,
+    )
+    if index is None:
+        return 'allow_partial=True (CheckpointCoverageHook)'
+    return f'--cfg-options custom_hooks.{index}.allow_partial=True'
 
 
 def add_coverage_hook(
     cfg, allow_partial: bool = False, role: str = 'test the model'
 ) -> None:
-    """Add :class:`CheckpointCoverageHook` for ``cfg.load_from`` to the
-    config's ``custom_hooks``, in place."""
-    hooks = list(cfg.get('custom_hooks', None) or [])
-    hooks.append(
-        dict(
-            type='CheckpointCoverageHook',
-            checkpoint=cfg.load_from,
-            allow_partial=allow_partial,
-            role=role,
-        )
+    """Set :class:`CheckpointCoverageHook` for ``cfg.load_from`` in the
+    config's ``custom_hooks``, in place: it replaces the entry the config
+    bases list (``checkpoint=None``), so the checks run once.
+    """
+    hook = dict(
+        type='CheckpointCoverageHook',
+        checkpoint=cfg.load_from,
+        allow_partial=allow_partial,
+        role=role,
+        flag='--allow-partial',
     )
+    hooks = []
+    for entry in list(cfg.get('custom_hooks', None) or []):
+        if isinstance(entry, Mapping) and entry.get('type') in (
+            'CheckpointCoverageHook',
+            CheckpointCoverageHook,
+        ):
+            if hook is not None:
+                hooks.append(hook)
+                hook = None
+        else:
+            hooks.append(entry)
+    if hook is not None:
+        hooks.append(hook)
     cfg.custom_hooks = hooks

@@ -33,10 +33,14 @@ folder ``$TORCH_HOME/hub/checkpoints`` (default
 
 :func:`register_download_scheme` makes mmengine's ``CheckpointLoader`` (and
 so every ``init_cfg=dict(type='Pretrained', checkpoint=URL)`` and
-``load_from=URL``) use this code for ``http://`` and ``https://``.
+``load_from=URL``) use this code for ``http://`` and ``https://``, and
+check a local file named after a model-zoo file (:func:`model_zoo_file`:
+the ``Weights`` of ``model-index.yml``) with :func:`verify_file` before
+loading it: ``mim download`` writes such files without any check.
 """
 
 import contextlib
+import functools
 import hashlib
 import http.client
 import os
@@ -47,8 +51,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Iterator, Mapping, Optional, Union
+from typing import IO, Any, Dict, Iterator, Mapping, Optional, Union
 
 try:  # advisory lock against two processes sharing one .part file
     import fcntl
@@ -236,7 +241,10 @@ def check_content(path: Path, url: str, name: str) -> str:
         arch = arch_in_name(name)
         found = check_arch(state_dict, arch, url) if arch else None
     except CheckpointError as err:
-        raise NotACheckpointError(f'{url}: {err}') from err
+        text = str(err)  # check_arch's messages start with the URL
+        if not text.startswith(f'{url}:'):
+            text = f'{url}: {text}'
+        raise NotACheckpointError(text) from err
     what = f'a checkpoint that loads ({len(state_dict)} tensors)'
     if found is not None:
         what += f' with a VAN-{arch.upper()} backbone ({found})'
@@ -286,6 +294,115 @@ def verify_file(path: Path, url: str, name: Optional[str] = None) -> str:
             f'{sha256_of(path)[:16]}...)'
         )
     return f'{why}; checked by content instead: {what}'
+
+
+# --------------------------------------------------------------------------
+# The model zoo's files
+# --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ZooFile:
+    """A file of the model zoo (a ``Weights`` URL of ``model-index.yml``).
+
+    Attributes:
+        model: the model name (= config name) whose ``Weights`` it is.
+        url: the ``Weights`` URL.
+        name: the published file name (the last part of ``url``).
+    """
+
+    model: str
+    url: str
+    name: str
+
+
+def name_stem(filename: str) -> Optional[str]:
+    """The name without its ``-<sha256 prefix>`` and extension(s), or
+    ``None`` when it carries no such suffix.
+
+    ``'van-b0-in1kpre_fpn_..._20230522-75a76298.pth'`` ->
+    ``'van-b0-in1kpre_fpn_..._20230522'``.
+    """
+    match = HASH_RE.search(filename)
+    return filename[: match.start()] if match else None
+
+
+@functools.lru_cache(maxsize=4)
+def _zoo_table(index: str) -> Dict[str, ZooFile]:
+    """``{published name: ZooFile}`` of every ``Weights`` of ``index``."""
+    from ..apis.metafiles import load_models
+
+    table: Dict[str, ZooFile] = {}
+    for model, entry in load_models(Path(index)).items():
+        url = entry.get('Weights')
+        if url and url.startswith(('http://', 'https://')):
+            name = filename_from_url(url)
+            table.setdefault(name, ZooFile(model, url, name))
+    return table
+
+
+def model_zoo_files(
+    index: Union[str, Path, None] = None,
+) -> Dict[str, ZooFile]:
+    """The model zoo's weight files, read from ``model-index.yml`` (the
+    metafiles' ``Weights``; ``index`` default: the install's): ``{file
+    name: ZooFile}``."""
+    if index is None:
+        from ..apis.metafiles import MODEL_INDEX as index
+    return dict(_zoo_table(str(index)))
+
+
+def model_zoo_file(
+    filename: str, index: Union[str, Path, None] = None
+) -> Optional[ZooFile]:
+    """The model-zoo file a local file name stands for, or ``None``.
+
+    A name stands for a zoo file when it is the published name, or the
+    published name with another hash suffix (a copy published again, or
+    served by a mirror or a test under its own hash): such a file claims
+    to be that model's weights and is checked by its own name
+    (:func:`verify_file`). Other names stand for nothing.
+    """
+    table = model_zoo_files(index)
+    name = Path(filename).name
+    if name in table:
+        return table[name]
+    stem = name_stem(name)
+    if stem is None:
+        return None
+    return next(
+        (z for n, z in table.items() if name_stem(n) == stem),
+        None,
+    )
+
+
+_VERIFIED: Dict[tuple, str] = {}
+
+
+def verify_local_zoo_file(
+    path: Union[str, Path], index: Union[str, Path, None] = None
+) -> Optional[str]:
+    """Check a local file named after a model-zoo file
+    (:func:`model_zoo_file`) exactly as the download is checked
+    (:func:`verify_file`: the sha256 prefix of its name; the content rule
+    for :data:`SHARED_SUFFIX_NAMES`). A file that passed is not hashed
+    again in this process while its size and modification time stay.
+
+    Returns:
+        ``None`` for a name that stands for no zoo file (nothing checked),
+        else one line on what was checked.
+
+    Raises:
+        ChecksumError, NotACheckpointError: see :func:`verify_file` (the
+            messages name ``path``).
+    """
+    path = Path(path).expanduser()
+    zoo = model_zoo_file(path.name, index)
+    if zoo is None or not path.is_file():
+        return None
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    if key not in _VERIFIED:
+        _VERIFIED[key] = verify_file(path, str(path))
+    return _VERIFIED[key]
 
 
 def _move_aside(path: Path) -> Path:
@@ -685,8 +802,16 @@ def _load_or_refetch(
     from .coverage import CheckpointError
 
     folder = Path(model_dir).expanduser() if model_dir else cache_dir()
-    cached = (folder / filename_from_url(url)).is_file()
-    path = download_checkpoint(url, model_dir, progress=progress)
+    name = filename_from_url(url)
+    cached = (folder / name).is_file()
+    # a model-zoo file in the cache may have been put there by another
+    # tool (mim download, torch.hub) without a check: check it again
+    path = download_checkpoint(
+        url,
+        model_dir,
+        progress=progress,
+        check_cached=model_zoo_file(name) is not None,
+    )
     try:
         return _read(path, map_location)
     except CheckpointError as err:
@@ -704,12 +829,33 @@ def _load_or_refetch(
     return _load(path, url, map_location)
 
 
+def load_from_local(filename: str, map_location=None) -> Any:
+    """mmengine ``CheckpointLoader`` scheme for local paths: mmengine's own
+    loader, after :func:`~projects.van_lska.weights.coverage.
+    check_model_zoo_file` (a file named after a model-zoo file must match
+    its name's hash; other files are loaded as before).
+
+    Raises:
+        CheckpointError: a model-zoo name whose bytes do not match it.
+    """
+    from mmengine.runner import checkpoint as mmengine_checkpoint
+
+    from .coverage import check_model_zoo_file
+
+    check_model_zoo_file(filename)
+    return mmengine_checkpoint.load_from_local(filename, map_location)
+
+
 def register_download_scheme() -> None:
     """Route mmengine's ``http://`` / ``https://`` checkpoint loading (every
     ``Pretrained`` ``init_cfg`` and ``load_from`` URL) through
-    :func:`load_from_url`."""
+    :func:`load_from_url`, and its local-file loading through
+    :func:`load_from_local`."""
     from mmengine.runner.checkpoint import CheckpointLoader
 
     CheckpointLoader.register_scheme(
         prefixes=('http://', 'https://'), loader=load_from_url, force=True
+    )
+    CheckpointLoader.register_scheme(
+        prefixes='', loader=load_from_local, force=True
     )
