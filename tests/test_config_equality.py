@@ -54,6 +54,9 @@ DET_MASKS = (
 )
 TTA_CFG = {'max_per_img': 100, 'nms': {'iou_threshold': 0.5, 'type': 'nms'}}
 QUICKSTART_SEG = ('configs/quickstart/fpn_*',)
+# Issue 18: the check of the loaded checkpoint (configs/_base_/
+# checkpoint_check.py) in every ADE20K and COCO config.
+SEG_AND_DET = SEG + DET_BOXES + DET_MASKS
 
 ALLOWED = (
     AllowedDifference(
@@ -186,6 +189,17 @@ ALLOWED = (
         configs=SEG,
     ),
     AllowedDifference(
+        'custom_hooks',
+        'added',
+        "CheckpointCoverageHook on the runner's load_from (configs/_base_/"
+        "checkpoint_check.py): mmseg's/mmdet's own test tools and mim test "
+        'refuse a model-zoo file that does not match its name or does not '
+        'fill the model; without load_from it does nothing (tests/'
+        'test_download.py, tests/test_model_zoo_ade20k.py).',
+        value=[{'type': 'CheckpointCoverageHook'}],
+        configs=SEG_AND_DET,
+    ),
+    AllowedDifference(
         'model.init_cfg',
         'added',
         "mmpretrain's VAN model base inits Linear/LayerNorm model-wide "
@@ -302,12 +316,16 @@ def test_allowed_differences_are_narrow(snapshot):
         {**before, 'max_epochs': 13},  # changed, not removed
         {**before, 'model': {**model, '_scope_': 'mmseg'}},  # other scope
         {**before, 'optimizer': None},  # a segmentation-only exemption
+        {**before, 'custom_hooks': [{'type': 'CheckpointCoverageHook'}] * 2},
+        {**before, 'custom_hooks': [{'type': 'EMAHook'}]},
     ):
         assert _unexpected(before, after, det)
     cls = 'configs/van_lka_b0_in1k.py'
     before = snapshot[cls]
     model = {**before['model'], 'init_cfg': [{'type': 'Constant'}]}
     assert _unexpected(before, {**before, 'model': model}, cls)
+    hooks = [{'type': 'CheckpointCoverageHook'}]  # not in the ImageNet base
+    assert _unexpected(before, {**before, 'custom_hooks': hooks}, cls)
 
 
 def test_to_jsonable_keeps_types_apart():

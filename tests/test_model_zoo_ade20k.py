@@ -375,6 +375,36 @@ def _redirect(real_url: str, served: Dict[str, str]) -> str:
     return test_url
 
 
+#: How ``tools/test.py`` and ``mim test`` report a checkpoint that fills
+#: the whole model (:func:`~projects.van_lska.weights.coverage.check_covers`).
+COVERED = (
+    r'checkpoint {path} covers the model: (\d+) tensors loaded into '
+    r'backbone \((\d+)\).*; missing: nothing; unused from the file: 0'
+)
+
+
+def _assert_refused(proc, local: Path, config: str, sha: str) -> str:
+    """``proc`` (``tools/test.py`` or ``mim test``) refused ``local``, a
+    file that does not match its name, before testing anything."""
+    out = proc.output
+    assert proc.returncode != 0, out[-3000:]
+    message = re.search(
+        rf'checkpoint {re.escape(str(local))} is not the model-zoo file it '
+        rf'is named after \({re.escape(PUBLIC[config][0])}, {config}\'s '
+        rf'weights\): sha256 {sha[:8]}\.\.\. does not match the '
+        rf"'{local.name[-12:-4]}' in its name\.\n  mim download checks no "
+        r'hash; fetch it again with: python tools/misc/'
+        rf'download_checkpoint\.py {config} --dest '
+        rf'{re.escape(str(local.parent.resolve()))}\n',
+        out,
+    )
+    assert message, out[-3000:]
+    # refused by the hook, before mmengine's loader read it, and no test
+    assert 'Loads checkpoint by local backend' not in out
+    assert not re.search(r'Iter\(test\) \[', out), out[-3000:]
+    return message.group(0)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     'config', ['upernet_van_lka_b4_in22k', 'fpn_van_lka_b0']
@@ -385,7 +415,14 @@ def test_mim_download_then_tools_test(
     """``mim download van-lska --config NAME --dest DIR`` (mim reads the URL
     from the metafile; the host is redirected to a loopback server that
     serves a file in the public format), the download tool checks what mim
-    wrote, and ``tools/test.py`` evaluates it with every tensor loaded."""
+    wrote, and ``tools/test.py`` evaluates it with every tensor loaded.
+
+    For the FPN, the server first serves other bytes of the same length
+    (``wrong``): mim writes them under the file's name without a check;
+    ``tools/test.py`` and ``mim test mmseg`` (mmseg's own test tool, the
+    config's ``CheckpointCoverageHook``) refuse the file, saying how to
+    fetch it again; the download tool replaces it; then ``mim test`` reports
+    every tensor loaded."""
     import importlib
 
     mim_download = importlib.import_module('mim.commands.download')
@@ -405,10 +442,31 @@ def test_mim_download_then_tools_test(
     monkeypatch.setenv('NO_PROXY', '127.0.0.1,localhost')
     monkeypatch.setenv('no_proxy', '127.0.0.1,localhost')
     dest = tmp_path / 'checkpoints'
-    with LoopbackServer(lifetime=600) as server:
+    local = dest / path.name
+    dumped = dest / f'{config}.py'
+    options = [
+        'model.backbone.init_cfg=None',
+        f'test_dataloader.dataset.data_root={tiny_ade20k}',
+        'test_dataloader.num_workers=0',
+        'test_dataloader.persistent_workers=False',
+        'test_dataloader.dataset.pipeline.1.scale=(128,96)',
+    ]
+
+    def mim_test(work: str):
+        return run_tool(
+            [sys.executable, '-m', 'mim', 'test', 'mmseg', dumped]
+            + ['--checkpoint', local, '--work-dir', tmp_path / work]
+            + ['--cfg-options', *options],
+            env={'PAGER': 'cat'},
+            timeout=900,
+        )
+
+    # the FPN: mim fetches bad bytes first ('wrong': reversed, same size)
+    mode = 'wrong' if head == 'fpn' else 'good'
+    with LoopbackServer(lifetime=900) as server:
         rel = 'mmsegmentation/v0.5/van_3rdparty/' + path.name
         server.files[rel] = path.read_bytes()
-        served = {path.name: server.url('good', rel)}
+        served = {path.name: server.url(mode, rel)}
         real_info = mim_download.get_model_info
         seen = []
 
@@ -424,28 +482,34 @@ def test_mim_download_then_tools_test(
         files = mim_download.download('van-lska', [config], str(dest))
         assert seen == [BASE + real_name]  # the metafile's URL
         assert files == [path.name]
-        local = dest / path.name
-        assert local.read_bytes() == path.read_bytes()
-        dumped = dest / f'{config}.py'
         assert 'VAN_LKA' in dumped.read_text()
-        assert server.hits[f'/good/{rel}'] == 1
+        assert server.hits[f'/{mode}/{rel}'] == 1
+        if mode == 'wrong':  # mim checked nothing: both tools refuse it
+            bad = local.read_bytes()
+            assert bad == path.read_bytes()[::-1]
+            sha = hashlib.sha256(bad).hexdigest()
+            proc = run_tool(
+                ['tools/test.py', dumped, local]
+                + ['--work-dir', tmp_path / 'work', '--cfg-options']
+                + options,
+                timeout=900,
+            )
+            print(_assert_refused(proc, local, config, sha))
+            _assert_refused(mim_test('mim-bad'), local, config, sha)
 
-        # the download tool checks the file mim wrote; no new request
+        # the download tool checks the file mim wrote: a good one is kept
+        # (no new request), a bad one moved aside and fetched again
         proc = run_tool(
-            ['tools/misc/download_checkpoint.py', served[path.name]]
+            ['tools/misc/download_checkpoint.py', server.url('good', rel)]
             + ['--dest', dest, '--no-progress']
         )
         assert proc.returncode == 0, proc.output[-3000:]
         assert proc.stdout.strip().splitlines()[-1] == str(local)
-        assert server.hits[f'/good/{rel}'] == 1
+        assert local.read_bytes() == path.read_bytes()
+        assert server.hits[f'/good/{rel}'] == 1  # by mim or by the tool
+        if mode == 'wrong':
+            assert (dest / (path.name + '.bad')).read_bytes() == bad
 
-    options = [
-        'model.backbone.init_cfg=None',
-        f'test_dataloader.dataset.data_root={tiny_ade20k}',
-        'test_dataloader.num_workers=0',
-        'test_dataloader.persistent_workers=False',
-        'test_dataloader.dataset.pipeline.1.scale=(128,96)',
-    ]
     proc = run_tool(
         ['tools/test.py', dumped, local, '--work-dir', tmp_path / 'work']
         + ['--cfg-options', *options],
@@ -455,12 +519,7 @@ def test_mim_download_then_tools_test(
     assert proc.returncode == 0, out[-4000:]
     metric = re.search(r'Iter\(test\).* mIoU: ([\d.]+)', out)
     assert metric, out[-3000:]
-    covered = re.search(
-        rf'checkpoint {re.escape(str(local))} covers the model: (\d+) '
-        r'tensors loaded into backbone \((\d+)\).*; missing: nothing; '
-        r'unused from the file: 0',
-        out,
-    )
+    covered = re.search(COVERED.format(path=re.escape(str(local))), out)
     assert covered, out[-3000:]
     print(covered.group(0), f'mIoU {metric.group(1)}')
     assert f'Load checkpoint from {local}' in out
@@ -470,16 +529,19 @@ def test_mim_download_then_tools_test(
     counts = strict_load(build_ours(Config.fromfile(str(dumped))), local)
     assert counts['missing'] == counts['unexpected'] == 0
     if head == 'fpn':  # mim test: mmseg's own tools/test.py, same file
-        proc = run_tool(
-            [sys.executable, '-m', 'mim', 'test', 'mmseg', dumped]
-            + ['--checkpoint', local, '--work-dir', tmp_path / 'mim']
-            + ['--cfg-options', *options],
-            env={'PAGER': 'cat'},
-            timeout=900,
-        )
+        proc = mim_test('mim')
         out = proc.output
         assert proc.returncode == 0, out[-4000:]
         assert 'Testing finished successfully' in out
         assert re.search(r'Iter\(test\).* mIoU: ([\d.]+)', out), out[-3000:]
         assert 'do not match exactly' not in out
         assert 'converted a checkpoint in the official format' in out
+        # the config's CheckpointCoverageHook, on mim's --checkpoint
+        mim_covered = re.search(
+            COVERED.format(path=re.escape(str(local))), out
+        )
+        assert mim_covered, out[-3000:]
+        assert mim_covered.group(0) == covered.group(0)
+        assert int(covered.group(1)) > int(covered.group(2)) > 100
+        assert out.count('covers the model') == 1
+        print('mim test:', mim_covered.group(0))

@@ -9,6 +9,7 @@
 _base_ = [
     'mmdet::convnext/cascade-mask-rcnn_convnext-t-p4-w7_fpn_4conv1fc-giou_amp-ms-crop-3x_coco.py',  # noqa: E501
     './coco_tta.py',  # --tta: 3 scales x flip
+    './checkpoint_check.py',  # custom_hooks: the loaded checkpoint
 ]
 # Our backbone instead of mmpretrain's ConvNeXt (whose checkpoint URL the
 # base names at top level: unused here, so cleared).

@@ -8,6 +8,7 @@ _base_ = [
     'mmdet::_base_/schedules/schedule_1x.py',
     'mmdet::_base_/default_runtime.py',
     './coco_tta.py',  # --tta: 3 scales x flip
+    './checkpoint_check.py',  # custom_hooks: the loaded checkpoint
 ]
 custom_imports = dict(
     imports=['projects.van_lska'], allow_failed_imports=False

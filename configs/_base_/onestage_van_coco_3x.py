@@ -12,6 +12,7 @@
 _base_ = [
     'mmdet::atss/atss_r50_fpn_1x_coco.py',
     './coco_tta.py',  # --tta: 3 scales x flip, boxes merged by NMS
+    './checkpoint_check.py',  # custom_hooks: the loaded checkpoint
 ]
 custom_imports = dict(
     imports=['projects.van_lska'], allow_failed_imports=False

@@ -7,6 +7,7 @@
 _base_ = [
     'mmdet::sparse_rcnn/sparse-rcnn_r50_fpn_ms-480-800-3x_coco.py',
     './coco_tta.py',  # --tta: 3 scales x flip, boxes merged by NMS
+    './checkpoint_check.py',  # custom_hooks: the loaded checkpoint
 ]
 custom_imports = dict(
     imports=['projects.van_lska'], allow_failed_imports=False

@@ -9,6 +9,7 @@ _base_ = [
     # mmseg's ade20k.py with VAN-Seg's multi-scale + flip --tta
     './ade20k_tta.py',
     'mmseg::_base_/default_runtime.py',
+    './checkpoint_check.py',  # custom_hooks: the loaded checkpoint
 ]
 custom_imports = dict(
     imports=['projects.van_lska'], allow_failed_imports=False
