@@ -9,7 +9,12 @@ import pytest
 import torch
 import torch.nn as nn
 
-from projects.van_lska.analysis.benchmark import measure_memory
+from projects.van_lska.analysis.benchmark import (
+    build_models,
+    case_step,
+    measure_memory,
+    models_for,
+)
 from projects.van_lska.apis.config import REPO_ROOT as ROOT
 from projects.van_lska.apis.config import registry, sync_bn_to_bn
 from projects.van_lska.engine import VANDeployHook, switch_model_to_deploy
@@ -209,6 +214,38 @@ def test_benchmark_smoke(tmp_path, run_tool):
     # one memory measurement in a fresh process
     case = results[0]['case']
     assert measure_memory(case, 'ours-fast', 1) > 0
+
+
+def test_benchmark_fused_adamw_recipe_row_only():
+    """``--ours-fused-adamw`` adds one labelled row; only that row trains
+    with the fused AdamW kernel, ``ref`` and the others keep the plain
+    one."""
+    case = dict(
+        arch='b0', attention='LSKA', kernel_size=7, h=64, w=64, batch=1
+    )
+    args = SimpleNamespace(
+        channels_last=False,
+        with_cp=False,
+        fused=True,
+        compile=False,
+        ours_fused_adamw=True,
+        models=None,
+    )
+    assert 'ours-fused+fadamw' not in models_for(
+        dict(case, mode='infer'), args
+    )
+    case['mode'] = 'train'
+    names = models_for(case, args)
+    assert names == ['ref', 'ours', 'ours-fused', 'ours-fused+fadamw']
+    models = build_models(case, names)
+    assert models['ours-fused+fadamw'].fused
+    steps = {n: case_step(case, n, m) for n, m in models.items()}
+    fused = {n: bool(s.optimizer.defaults['fused']) for n, s in steps.items()}
+    assert fused == {n: n == 'ours-fused+fadamw' for n in names}
+    before = [p.clone() for p in models['ours-fused+fadamw'].parameters()]
+    steps['ours-fused+fadamw']()
+    after = list(models['ours-fused+fadamw'].parameters())
+    assert any(not torch.equal(p, q) for p, q in zip(before, after))
 
 
 def test_benchmark_sweep_compares_kernel_sizes(tmp_path, run_tool):

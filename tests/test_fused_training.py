@@ -14,10 +14,13 @@ from projects.van_lska.models import VAN_LKA, VAN_LSKA
 from projects.van_lska.models.attention import ABLATIONS
 from projects.van_lska.models.fused import (
     DepthwiseChainFn,
+    PointwiseFn,
+    ScaledPointwiseResidualFn,
     depthwise_chain,
     depthwise_gelu,
     geometry,
     pointwise,
+    scaled_pointwise_residual,
 )
 from projects.van_lska.testing.lska_reference import (
     REFERENCE_LN_EPS,
@@ -334,6 +337,65 @@ def test_onednn_depthwise_gelu_matches_float32():
     out.backward(g)
     ref.backward(g)
     assert torch.allclose(x.grad, ref_x.grad, atol=1e-5)
+
+
+@pytest.mark.parametrize('with_bias', [True, False])
+@pytest.mark.parametrize('with_scale', [True, False])
+def test_scaled_pointwise_residual_gradcheck(with_bias, with_scale):
+    """float64: the torch-ops branch, against finite differences and
+    against the eager ``x + scale * conv(a)``."""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(5, 3, 1, bias=with_bias).double()
+    x = torch.randn(2, 3, 4, 6, dtype=torch.float64).contiguous(
+        memory_format=CL
+    )
+    a = torch.randn(2, 5, 4, 6, dtype=torch.float64).contiguous(
+        memory_format=CL
+    )
+    scale = torch.randn(3, dtype=torch.float64) if with_scale else None
+    rows = [t.permute(0, 2, 3, 1).reshape(-1, t.shape[1]) for t in (x, a)]
+    inputs = [
+        t.detach().requires_grad_() for t in (*rows, conv.weight.view(3, 5))
+    ]
+    bias = conv.bias.detach().requires_grad_() if with_bias else None
+    scale = scale.requires_grad_() if with_scale else None
+    assert torch.autograd.gradcheck(
+        ScaledPointwiseResidualFn.apply, (*inputs, bias, scale)
+    )
+    out = scaled_pointwise_residual(x, a, conv, scale)
+    ref = conv(a) if scale is None else scale[:, None, None] * conv(a)
+    assert out.is_contiguous(memory_format=CL)
+    assert torch.allclose(out, x + ref, atol=1e-12)
+
+
+def _grads(fn, tensors):
+    tensors = [t.detach().clone().requires_grad_() for t in tensors]
+    out = fn(*tensors)
+    g = torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out)
+    out.backward(g)
+    return [out.detach()] + [t.grad for t in tensors]
+
+
+def test_onednn_gemms_match_float64():
+    """float32 on CPU: oneDNN's matmul (and its fused residual add) give
+    the float64 eager results and gradients to 1e-5 relative."""
+    torch.manual_seed(0)
+    x, a = torch.randn(300, 16), torch.randn(300, 48)
+    w, b, s = torch.randn(16, 48), torch.randn(16), torch.randn(16)
+
+    def eager(x, a, w, b, s):
+        return x + s * F.linear(a, w, b)
+
+    for fn, args, ref_fn in (
+        (PointwiseFn.apply, (a, w, b), F.linear),
+        (ScaledPointwiseResidualFn.apply, (x, a, w, b, s), eager),
+    ):
+        got = _grads(fn, args)
+        ref = _grads(ref_fn, [t.double() for t in args])
+        for u, v in zip(got, ref, strict=True):
+            assert u.dtype == torch.float32
+            rel = (u.double() - v).abs().max() / v.abs().max()
+            assert rel < 1e-5
 
 
 def test_geometry_refuses_strided_convs():

@@ -87,6 +87,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         action='store_true',
         help="PyTorch's fused AdamW kernel in train mode, for every model",
     )
+    parser.add_argument(
+        '--ours-fused-adamw',
+        action='store_true',
+        help='add ours-fused+fadamw in train mode: the fused path with '
+        "PyTorch's fused AdamW while every other model (ref too) keeps the "
+        'plain AdamW (a recipe comparison, labelled)',
+    )
     parser.add_argument('--device', default='cpu', help='cpu or cuda[:N]')
     parser.add_argument(
         '--amp',

@@ -16,6 +16,11 @@ mode) it compares, in one process run:
 * ``ours-fused``: the fused training path (``fused=True``, see
   :mod:`projects.van_lska.models.fused`; ``--fused``), and with
   ``--with-cp`` also ``ours-fused+cp`` in train mode;
+* ``ours-fused+fadamw`` (``--ours-fused-adamw``): the fused path trained
+  with PyTorch's fused AdamW kernel (``AdamW(..., fused=True)``) while
+  every other model, ``ref`` included, keeps the plain AdamW: a comparison
+  of training *recipes*, labelled as such (the rows of the same optimizer
+  are printed next to it);
 * ``ours-compile``: the normal path under ``torch.compile`` (inductor;
   ``--compile``). The first warm-up iteration compiles (its time is printed);
   no memory is measured for it (each subprocess would compile again).
@@ -100,8 +105,11 @@ MODEL_NAMES = (
     'ours+cp',
     'ours-fused',
     'ours-fused+cp',
+    'ours-fused+fadamw',
     'ours-compile',
 )
+#: Model-name suffix: trained with PyTorch's fused AdamW kernel.
+FUSED_ADAMW_SUFFIX = '+fadamw'
 #: VAN-LKA inference throughput (images/s, 224x224) on an RTX 3090 from the
 #: VAN paper (Guo et al., 2022, Table 2/Fig. 1), for comparison on a GPU.
 PAPER_RTX3090 = {'b0': 2140, 'b1': 1420, 'b2': 762, 'b3': 452}
@@ -131,6 +139,8 @@ class BenchmarkOptions:
         fused: add ``ours-fused`` (and ``ours-fused+cp`` with ``with_cp``).
         compile: add ``ours-compile``.
         fused_adamw: PyTorch's fused AdamW for every model.
+        ours_fused_adamw: add ``ours-fused+fadamw`` in train mode (the
+            fused path with PyTorch's fused AdamW, the others plain).
         device: ``'cpu'`` or ``'cuda'``.
         amp: ``None``, ``'bf16'`` or ``'fp16'`` (``torch.autocast``).
     """
@@ -153,6 +163,7 @@ class BenchmarkOptions:
     fused: bool = False
     compile: bool = False
     fused_adamw: bool = False
+    ours_fused_adamw: bool = False
     device: str = 'cpu'
     amp: Optional[str] = None
 
@@ -273,6 +284,7 @@ def make_step(
         sync()
         return outs
 
+    step.optimizer = optim  # for inspection
     return step
 
 
@@ -294,6 +306,8 @@ def models_for(case: Dict, args: BenchmarkOptions) -> List[str]:
         names.append('ours-fused')
         if args.with_cp and case['mode'] == 'train':
             names.append('ours-fused+cp')
+    if args.ours_fused_adamw and case['mode'] == 'train':
+        names.append('ours-fused' + FUSED_ADAMW_SUFFIX)
     if args.compile:
         names.append('ours-compile')
     if args.models:
@@ -317,7 +331,8 @@ def case_step(case: Dict, name: str, model: nn.Module):
         case['mode'],
         make_input(case, name),
         amp=case.get('amp'),
-        fused_adamw=case.get('fused_adamw', False),
+        fused_adamw=case.get('fused_adamw', False)
+        or name.endswith(FUSED_ADAMW_SUFFIX),
     )
 
 
@@ -705,6 +720,7 @@ def benchmark(args: BenchmarkOptions) -> List[Dict]:
             device=args.device,
             amp=args.amp,
             fused_adamw=args.fused_adamw,
+            ours_fused_adamw=args.ours_fused_adamw,
             load_average=[load_before, _load_average()],
         )
         write_text_atomic(
