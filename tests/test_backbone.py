@@ -124,21 +124,27 @@ def test_build_from_each_registry(codebase, name):
 
 def test_classifier_equals_official_head():
     """ImageClassifier: stage-4 LN (eps 1e-6), mean over tokens, Linear."""
+    from mmengine.registry import DefaultScope
     from mmpretrain.registry import MODELS
 
-    clf = MODELS.build(
-        dict(
-            type='ImageClassifier',
-            backbone=dict(
-                type='VAN_LSKA',
-                arch='b0',
-                out_indices=(3,),
-                stage_norm_cfg=dict(type='LN', eps=1e-6),
-            ),
-            neck=dict(type='GlobalAveragePooling'),
-            head=dict(type='LinearClsHead', num_classes=10, in_channels=256),
-        )
-    ).eval()
+    # An earlier test in this process may have left mmdet as the default
+    # scope (its registry has no ImageClassifier).
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        clf = MODELS.build(
+            dict(
+                type='ImageClassifier',
+                backbone=dict(
+                    type='VAN_LSKA',
+                    arch='b0',
+                    out_indices=(3,),
+                    stage_norm_cfg=dict(type='LN', eps=1e-6),
+                ),
+                neck=dict(type='GlobalAveragePooling'),
+                head=dict(
+                    type='LinearClsHead', num_classes=10, in_channels=256
+                ),
+            )
+        ).eval()
     x = torch.rand(2, 3, 64, 64)
     with torch.no_grad():
         logits = clf(x, mode='tensor')
