@@ -99,6 +99,11 @@ def build_model(cfg: Config) -> nn.Module:
     # checkpoint is read: the Pretrained init_cfgs were dropped above
     model.init_weights()
     model = revert_sync_batchnorm(model)
+    # The fused training path is the same network with the same numerics;
+    # count it as the normal one (the tracer cannot read its oneDNN ops).
+    for module in model.modules():
+        if getattr(module, 'fused', False) is True:
+            module.fused = False
     model.eval()
     return model
 

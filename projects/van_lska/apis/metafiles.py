@@ -508,6 +508,8 @@ def stats_from_metafiles(index: Path = MODEL_INDEX) -> Dict[str, Dict]:
     stats: Dict[str, Dict] = {}
     for entry in load_models(index).values():
         meta = entry['Metadata']
+        if 'Parameters' not in meta or 'FLOPs' not in meta:
+            continue  # measured again (e.g. removed after a model change)
         shape = meta['FLOPs Input Shape'].split()[0].split('x')
         stats[entry['Config']] = dict(
             params=meta['Parameters'],
