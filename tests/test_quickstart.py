@@ -84,23 +84,29 @@ def test_work_dir_not_overwritten(tmp_path, monkeypatch):
     assert make_work_dir(first, 'seg', force=True) == first
 
 
-def _run_quickstart(tmp_path, task, run_tool):
-    """``tools/quickstart.py`` on a small dataset and 2 iterations; returns
-    the data root and the run's ``metrics.json``."""
+def _run_quickstart(tmp_path, task, run_tool, procs):
+    """``tools/quickstart.py`` on a small dataset and 2 iterations in
+    ``procs`` training processes; returns the data root and the run's
+    ``metrics.json``."""
     data = str(tmp_path / 'shapes')
     work_dir = str(tmp_path / f'wd_{task}')
     argv = ['--task', task, '--data-root', data, '--work-dir', work_dir]
     proc = run_tool(
-        ['tools/quickstart.py', *argv, *SMALL]
+        ['tools/quickstart.py', *argv, *SMALL, '--procs', str(procs)]
         + ['--iters', '2', '--num-vis', '2', '--eval-untrained'],
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.output[-3000:]
+    if procs > 1:
+        assert f'Training in {procs} processes' in proc.stdout
+        log = proc.output
+        assert 'Distributed training: True' in log, log[-3000:]
     assert 'Quick start (' in proc.stdout and 'trained model' in proc.stdout
     assert osp.isfile(osp.join(data, 'coco/annotations/instances_val.json'))
     with open(osp.join(work_dir, 'metrics.json')) as f:
         result = json.load(f)
     assert result['work_dir'] == work_dir
+    assert result['processes'] == procs
     assert osp.isfile(result['checkpoint'])
     for stage in ('untrained', 'trained'):
         assert result[stage]
@@ -135,7 +141,8 @@ def _run_demo(tmp_path, image, result, run_tool):
 
 @pytest.mark.slow
 def test_quickstart_det_and_demo(tmp_path, run_tool):
-    data, result = _run_quickstart(tmp_path, 'det', run_tool)
+    # One process here, two (the CPU default) in the seg test.
+    data, result = _run_quickstart(tmp_path, 'det', run_tool, procs=1)
     for key in ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP'):
         value = result['trained'][key]
         assert isinstance(value, float) and math.isfinite(value)
@@ -147,7 +154,7 @@ def test_quickstart_det_and_demo(tmp_path, run_tool):
 
 @pytest.mark.slow
 def test_quickstart_seg_and_demo(tmp_path, run_tool):
-    data, result = _run_quickstart(tmp_path, 'seg', run_tool)
+    data, result = _run_quickstart(tmp_path, 'seg', run_tool, procs=2)
     for key in ('mIoU', 'aAcc'):
         value = result['trained'][key]
         assert isinstance(value, float) and 0.0 <= value <= 100.0
@@ -157,6 +164,32 @@ def test_quickstart_seg_and_demo(tmp_path, run_tool):
         result,
         run_tool,
     )
+
+
+def test_batch_split_between_processes():
+    from projects.van_lska.apis.quickstart import split_batch
+
+    assert split_batch(8, 2) == 4 and split_batch(8, 1) == 8
+    with pytest.raises(SystemExit, match=r'--procs 3: .*batch size 8'):
+        split_batch(8, 3)
+
+
+@pytest.mark.parametrize(
+    'cores, cuda, expected',
+    [(2, False, (2, 1)), (1, False, (1, 1)), (16, False, (2, 1))]
+    + [(2, True, (1, 1))],
+)
+def test_default_processes(monkeypatch, cores, cuda, expected):
+    import torch
+
+    from projects.van_lska.apis import quickstart
+
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: cuda)
+    monkeypatch.setattr(
+        quickstart.os, 'sched_getaffinity', lambda pid: set(range(cores))
+    )
+    got = (quickstart.default_procs('det'), quickstart.default_procs('seg'))
+    assert got == expected
 
 
 def test_demo_codebases(repo):

@@ -92,6 +92,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='also evaluate the freshly initialised model first',
     )
     parser.add_argument('--seed', type=int, default=0, help='random seed')
+    parser.add_argument(
+        '--procs',
+        type=positive_int,
+        help='det/seg: training processes, the batch split between them, '
+        'the cores between their threads (default on CPU: det 2, seg 1, '
+        'at most one per core; 1 with a GPU)',
+    )
     gen = parser.add_argument_group(
         'dataset generation (only if --data-root is missing; seed 0)'
     )
