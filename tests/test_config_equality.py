@@ -57,6 +57,27 @@ QUICKSTART_SEG = ('configs/quickstart/fpn_*',)
 # Issue 18: the check of the loaded checkpoint (configs/_base_/
 # checkpoint_check.py) in every ADE20K and COCO config.
 SEG_AND_DET = SEG + DET_BOXES + DET_MASKS
+# Issue 16: quick starts that finish in minutes - 64-channel necks and heads
+# (instead of 128) and the fused training path of the backbone.
+QUICKSTART_DET = ('configs/quickstart/maskrcnn_*',)
+QUICKSTART_CHANNELS = {
+    QUICKSTART_DET: (
+        'neck_channels',
+        'model.neck.out_channels',
+        'model.rpn_head.in_channels',
+        'model.rpn_head.feat_channels',
+        'model.roi_head.bbox_roi_extractor.out_channels',
+        'model.roi_head.bbox_head.in_channels',
+        'model.roi_head.mask_roi_extractor.out_channels',
+        'model.roi_head.mask_head.in_channels',
+        'model.roi_head.mask_head.conv_out_channels',
+    ),
+    QUICKSTART_SEG: (
+        'model.neck.out_channels',
+        'model.decode_head.channels',
+        'model.decode_head.in_channels[[]*]',  # fnmatch: '[[]' is a '['
+    ),
+}
 
 ALLOWED = (
     AllowedDifference(
@@ -198,6 +219,35 @@ ALLOWED = (
         'test_download.py, tests/test_model_zoo_ade20k.py).',
         value=[{'type': 'CheckpointCoverageHook'}],
         configs=SEG_AND_DET,
+    ),
+    *(
+        AllowedDifference(
+            path,
+            'changed',
+            'quick start: 64 channels in the neck and heads (at 128x128 '
+            'they cost most of a step); the metrics stay above the targets '
+            '(README, quick start).',
+            value=64,
+            configs=configs,
+        )
+        for configs, paths in QUICKSTART_CHANNELS.items()
+        for path in paths
+    ),
+    AllowedDifference(
+        'channels',
+        'added',
+        'top-level helper of the quick-start FPN: the 64 channels of its '
+        'neck and head (compared there).',
+        value=64,
+        configs=QUICKSTART_SEG,
+    ),
+    AllowedDifference(
+        'model.backbone.fused',
+        'added',
+        'quick start: the fused training path (same network and numerics, '
+        'tests/test_fused_training.py), faster on CPU.',
+        value=True,
+        configs=QUICKSTART_DET + QUICKSTART_SEG,
     ),
     AllowedDifference(
         'model.init_cfg',

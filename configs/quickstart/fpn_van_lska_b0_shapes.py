@@ -27,14 +27,23 @@ max_iters = 2000
 val_interval = max_iters
 norm_cfg = dict(type='BN', requires_grad=True)
 
+# 64-channel FPN and head (the ADE20K recipe has 256): at 128x128 they,
+# not the backbone, cost most of a step (0.66 s of CPU at one thread with
+# 128 channels, 0.46 s with 64 and the fused backbone; val mIoU after this
+# schedule 59.2 % and 58.1 %).
+channels = 64
 model = dict(
     data_preprocessor=dict(size=crop_size),
     # No ImageNet weights (no download): train from scratch with plain BN.
-    backbone=dict(init_cfg=None, drop_path_rate=0.0, norm_cfg=norm_cfg),
-    neck=dict(out_channels=128),
+    # fused=True: the same network and numerics with fewer, faster ops for
+    # training on CPU (projects/van_lska/models/fused.py).
+    backbone=dict(
+        init_cfg=None, drop_path_rate=0.0, norm_cfg=norm_cfg, fused=True
+    ),
+    neck=dict(out_channels=channels),
     decode_head=dict(
-        in_channels=[128, 128, 128, 128],
-        channels=128,
+        in_channels=[channels] * 4,
+        channels=channels,
         num_classes=len(metainfo['classes']),
         norm_cfg=norm_cfg,
     ),
