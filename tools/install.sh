@@ -452,4 +452,4 @@ if [ "${#failed[@]}" -gt 0 ]; then
     die "these checks failed: ${failed[*]}"
 fi
 say "done in $((SECONDS - START)) s: the VAN-LSKA suite is installed \
-(torch $TORCH, mmcv 2.1.0). Run the tests with: python -m pytest tests -v"
+(torch $TORCH, mmcv 2.1.0). Run the tests with: python -m pytest tests -n 2 --dist loadfile"
