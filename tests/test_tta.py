@@ -26,6 +26,7 @@ import projects.van_lska  # noqa: F401  (registers our modules)
 from projects.van_lska.apis.config import REPO_ROOT as REPO
 from projects.van_lska.apis.config import drop_pretrained, sync_bn_to_bn
 from projects.van_lska.models.det_tta import InstanceSegTTAModel
+from projects.van_lska.testing.checkpoints import save_initialised_checkpoint
 from projects.van_lska.testing.tiny_data import (
     HEIGHT,
     TINY_SCALE,
@@ -313,21 +314,6 @@ def test_quickstart_tta_views(tmp_path):
 
 
 # ------------------------------------------------------- end to end
-def _checkpoint(cfg: Config, path: Path) -> str:
-    """Save the config's freshly initialised model as a checkpoint."""
-    import importlib
-
-    scope = cfg.default_scope
-    init_default_scope(scope)
-    importlib.import_module(f'{scope}.models')
-    models = importlib.import_module(f'{scope}.registry').MODELS
-    torch.manual_seed(0)
-    model = models.build(cfg.model)
-    model.init_weights()
-    torch.save({'state_dict': model.state_dict(), 'meta': {}}, str(path))
-    return str(path)
-
-
 def _count_merges(monkeypatch, cls, method: str) -> List[int]:
     """Record the number of views of each image ``cls.method`` merges."""
     seen: List[int] = []
@@ -361,7 +347,7 @@ def test_tools_test_tta_coco(name, tiny_coco, tmp_path, monkeypatch):
     cfg.tta_pipeline = _tiny_scales(cfg.tta_pipeline, 0.12)
     config = tmp_path / f'{name}.py'
     cfg.dump(str(config))
-    ckpt = _checkpoint(cfg, tmp_path / 'model.pth')
+    ckpt = save_initialised_checkpoint(cfg, tmp_path / 'model.pth')
     cls = InstanceSegTTAModel if DET[name] != 'DetTTAModel' else DetTTAModel
     merged = _count_merges(monkeypatch, cls, '_merge_single_sample')
     metrics = run_test(
@@ -395,7 +381,7 @@ def test_tools_test_tta_ade20k(name, tiny_ade20k, tmp_path, monkeypatch):
     cfg.tta_pipeline = _tiny_scales(cfg.tta_pipeline, 0.25)
     config = tmp_path / f'{name}.py'
     cfg.dump(str(config))
-    ckpt = _checkpoint(cfg, tmp_path / 'model.pth')
+    ckpt = save_initialised_checkpoint(cfg, tmp_path / 'model.pth')
     merged = _count_merges(monkeypatch, SegTTAModel, 'merge_preds')
     metrics: Dict = run_test(
         str(config),

@@ -11,7 +11,6 @@
   mmdet analyze_logs plot_curve`` on a training log of ours.
 """
 
-import importlib
 import json
 from pathlib import Path
 from typing import List
@@ -20,12 +19,12 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 from PIL import Image
 
 import projects.van_lska  # noqa: F401  (registers our modules)
 from projects.van_lska.apis.config import REPO_ROOT as REPO
 from projects.van_lska.apis.config import drop_pretrained, sync_bn_to_bn
+from projects.van_lska.testing.checkpoints import save_initialised_checkpoint
 from projects.van_lska.testing.tiny_data import (
     IMAGENET_CLASSES,
     cli_options,
@@ -35,19 +34,6 @@ from projects.van_lska.testing.tiny_data import (
 QUICKSTART_SEG = REPO / 'configs' / 'quickstart' / 'fpn_van_lska_b0_shapes.py'
 #: The README's one line that turns TensorBoard on.
 TENSORBOARD = 'visualizer.vis_backends.0.type=TensorboardVisBackend'
-
-
-def _checkpoint(cfg: Config, path: Path) -> str:
-    """Save ``cfg``'s freshly initialised model as a checkpoint."""
-    scope = cfg.default_scope
-    init_default_scope(scope)
-    importlib.import_module(f'{scope}.models')
-    models = importlib.import_module(f'{scope}.registry').MODELS
-    torch.manual_seed(0)
-    model = models.build(cfg.model)
-    model.init_weights()
-    torch.save({'state_dict': model.state_dict(), 'meta': {}}, str(path))
-    return str(path)
 
 
 def _tiny(config: Path, tmp_path: Path, loaders, **roots) -> Path:
@@ -81,7 +67,7 @@ def test_mmseg_show_dir_draws_every_image_in_the_work_dir(
         data_root=str(tiny_ade20k),
     )
     cfg = Config.fromfile(str(config))
-    ckpt = _checkpoint(cfg, tmp_path / 'model.pth')
+    ckpt = save_initialised_checkpoint(cfg, tmp_path / 'model.pth')
     work = tmp_path / 'work'
     run_test(
         str(config),
@@ -120,7 +106,7 @@ def test_mmpretrain_show_dir_draws_every_image(
     cfg.model.head.num_classes = cfg.data_preprocessor.num_classes = 3
     cfg.test_evaluator = dict(type='Accuracy', topk=(1,))
     cfg.dump(str(config))
-    ckpt = _checkpoint(cfg, tmp_path / 'model.pth')
+    ckpt = save_initialised_checkpoint(cfg, tmp_path / 'model.pth')
     run_test(
         str(config),
         ckpt,
@@ -212,7 +198,9 @@ def test_mim_mmseg_browse_dataset(shapes, tmp_path, run_tool):
 def test_mim_mmseg_confusion_matrix(shapes, tmp_path, run_tool):
     """``tools/test.py --out`` writes the predicted maps; mmseg's
     confusion_matrix reads the class names of the quick-start config."""
-    ckpt = _checkpoint(Config.fromfile(str(QUICKSTART_SEG)), tmp_path / 'm')
+    ckpt = save_initialised_checkpoint(
+        Config.fromfile(str(QUICKSTART_SEG)), tmp_path / 'm'
+    )
     root = f'test_dataloader.dataset.data_root={shapes / "ade"}'
     _run_tool_ok(
         run_tool,
