@@ -19,7 +19,6 @@ loadfile``: module-scoped fixtures such as a trained model are built once).
 """
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +28,7 @@ import pytest
 import torch
 
 from projects.van_lska.apis.config import REPO_ROOT
+from projects.van_lska.apis.runner import free_port
 from projects.van_lska.testing.randomize import randomize_
 from projects.van_lska.testing.tiny_data import (
     make_tiny_ade20k,
@@ -94,12 +94,6 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def _free_port() -> str:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return str(s.getsockname()[1])
-
-
 def _run_tool(
     cmd: Sequence[Union[str, Path]],
     cwd: Optional[Path] = None,
@@ -117,7 +111,7 @@ def _run_tool(
         **os.environ,
         'OMP_NUM_THREADS': '1',  # as torch.distributed.run does
         'PYTHON': sys.executable,  # for tools/dist_*.sh
-        'PORT': _free_port(),  # for tools/dist_*.sh
+        'PORT': str(free_port()),  # for tools/dist_*.sh
         **(env or {}),
     }
     full_env.pop('CUDA_VISIBLE_DEVICES', None)

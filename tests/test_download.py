@@ -8,7 +8,6 @@ tools."""
 import hashlib
 import io
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ import torch
 from mmengine.runner.checkpoint import CheckpointLoader
 
 from projects.van_lska import VAN_LKA
+from projects.van_lska.apis.runner import free_port
 from projects.van_lska.testing.loopback import HTML_PAGE, LoopbackServer
 from projects.van_lska.weights.download import (
     ChecksumError,
@@ -145,9 +145,7 @@ def test_leftover_part_is_resumed_by_a_later_call(server):
 
 
 def test_unreachable_host_gives_clear_message():
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
+    port = free_port()  # a port nobody listens on
     url = f'http://127.0.0.1:{port}/x/{NAME}'
     with pytest.raises(DownloadError) as info:
         fast(url, retries=2)

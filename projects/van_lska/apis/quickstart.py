@@ -275,14 +275,6 @@ def split_batch(total: int, procs: int) -> int:
     return total // procs
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
 def val_metrics(runner) -> Dict[str, float]:
     """The metrics of the last validation, read from the message hub."""
     return {
@@ -364,7 +356,9 @@ def run(args: argparse.Namespace) -> Dict:
         f'{args.task} batch split between them)',
         flush=True,
     )
-    port = _free_port()
+    from projects.van_lska.apis.runner import free_port
+
+    port = free_port()
     try:
         mp.spawn(_process, args=(procs, port, args, work_dir), nprocs=procs)
     except mp.ProcessExitedException as e:  # message printed by the process

@@ -66,6 +66,16 @@ def fail(message: str, code: int = 1) -> None:
 # --------------------------------------------------------------------------
 # Machines without a GPU
 # --------------------------------------------------------------------------
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (for
+    ``MASTER_PORT`` of a local distributed run)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
 def _set_dist_env_from(launcher: str) -> None:
     """``RANK``/``WORLD_SIZE``/``LOCAL_RANK``/``MASTER_*`` for slurm and mpi
     (the pytorch launcher sets them itself)."""
