@@ -347,8 +347,25 @@ def run(args: argparse.Namespace) -> Dict:
     work_dir = make_work_dir(args.work_dir, args.task, args.force)
     procs = getattr(args, 'procs', None) or default_procs(args.task)
     args.procs = procs
-    if procs == 1:
-        return train_and_report(args, work_dir)
+    try:
+        if procs == 1:
+            return train_and_report(args, work_dir)
+        return _train_in_processes(args, work_dir, procs)
+    except KeyboardInterrupt:
+        from projects.van_lska.apis.runner import fail
+
+        fail(
+            f'Quick start stopped by Ctrl-C; {work_dir} keeps its log (no '
+            'resume here: run the command again for a new run).',
+            130,
+        )
+
+
+def _train_in_processes(
+    args: argparse.Namespace, work_dir: str, procs: int
+) -> Dict:
+    """:func:`train_and_report` in ``procs`` processes; returns rank 0's
+    ``metrics.json``."""
     import torch.multiprocessing as mp
 
     print(
@@ -380,7 +397,10 @@ def _process(rank: int, procs: int, port: int, args, work_dir: str) -> None:
     )
     cores = len(os.sched_getaffinity(0))
     torch.set_num_threads(max(1, cores // procs))
-    train_and_report(args, work_dir, rank)
+    try:
+        train_and_report(args, work_dir, rank)
+    except KeyboardInterrupt:  # Ctrl-C reaches every process; the
+        raise SystemExit(130) from None  # parent says what happened
 
 
 def train_and_report(args: argparse.Namespace, work_dir: str, rank: int = 0):
